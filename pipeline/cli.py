@@ -1,0 +1,225 @@
+"""The ``mestream`` command line.
+
+    mestream validate FILE                check a pipeline YAML (exit 2 on errors)
+    mestream run FILE [--tail]            run it: one OS process per stage
+    mestream stage NAME --config FILE     run one stage alone (multi-host set-ups)
+    mestream subscribe ENDPOINT           print published events live
+    mestream bench                        run the benchmarks, write BENCHMARKS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import PipelineConfig, check_paths, load_config
+from pipeline.errors import ConfigError
+
+log = logging.getLogger("mestream")
+
+
+def _load(path: str, overrides: list[str], check_files: bool = True) -> PipelineConfig:
+    cfg = load_config(path, overrides)
+    if check_files:
+        check_paths(cfg, path)
+    return cfg
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    cfg = _load(args.file, args.set)
+    print(f"{args.file}: ok ({len(cfg.sources)} sources, stages: {' -> '.join(cfg.stages)})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.logs import configure_logging
+    from pipeline.supervisor import Supervisor
+
+    overrides = list(args.set)
+    cfg = _load(args.file, overrides)
+    publishers = [n for n, s in cfg.stages.items() if s.type == "publish"]
+    if args.tail and publishers:
+        # Hold the first frame until the tail has subscribed (no slow-joiner loss).
+        name = publishers[0]
+        overrides.append(f"stages.{name}.wait_subscribers="
+                         f"{cfg.stages[name].wait_subscribers + 1}")
+        cfg = _load(args.file, overrides)
+    configure_logging(cfg.logging.level, cfg.logging.format, "supervisor")
+    sup = Supervisor(cfg, Path(args.file).resolve(), overrides)
+    tail = None
+    if args.tail and publishers:
+        endpoint = cfg.stages[publishers[0]].bind
+        tail = threading.Thread(target=_tail, args=(endpoint, sorted(cfg.sources), args.json),
+                                daemon=True)
+        tail.start()
+    code = sup.run()
+    if tail is not None:
+        tail.join(timeout=2.0)  # let the last records reach the screen
+    return code
+
+
+def _tail(endpoint: str, streams: list[str], as_json: bool) -> None:
+    from pipeline.client import EventSubscriber
+
+    with EventSubscriber(endpoint) as events:
+        for record in events.until_end(streams):
+            print(json.dumps(record) if as_json else _row(record), flush=True)
+
+
+def _row(r: dict[str, Any]) -> str:
+    kind = r.get("type", "?")
+    pts_ms = r.get("pts_ns", 0) / 1e6
+    extra = r.get("reason") or r.get("label") or r.get("shapes", {}).get("image", "")
+    return f"{r.get('stream', '?'):<16} {kind:<16} seq={r.get('seq', 0):<7} " \
+           f"pts={pts_ms:10.1f}ms  {extra}"
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from pipeline.logs import configure_logging
+    from pipeline.stage import StageRunner, die_with_parent
+    from pipeline.stages import STAGE_TYPES
+
+    cfg = _load(args.config, args.set, check_files=False)
+    if args.name not in cfg.stages:
+        raise ConfigError([f"{args.config}: stages: no stage {args.name!r}; "
+                           f"expected one of {list(cfg.stages)}"])
+    if not 0 <= args.replica < cfg.replicas(args.name):
+        raise ConfigError([f"{args.config}: stages.{args.name}.replicas: replica "
+                           f"{args.replica} out of range"])
+    configure_logging(cfg.logging.level, cfg.logging.format, f"{args.name}.{args.replica}")
+    parent = os.environ.get("MESTREAM_PARENT_PID")
+    if parent:
+        die_with_parent(int(parent))
+    factory = STAGE_TYPES[cfg.stages[args.name].type]
+    runner = StageRunner(cfg, args.name, args.replica, factory, control=args.control)
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+        from prometheus_client.registry import CollectorRegistry
+
+        from pipeline.metrics import SnapshotCollector
+
+        registry = CollectorRegistry()
+        registry.register(SnapshotCollector(lambda: [runner.metrics.snapshot()]))
+        start_http_server(args.metrics_port, registry=registry)
+    return runner.run()
+
+
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    from pipeline.client import EventSubscriber
+
+    count = 0
+    with EventSubscriber(args.endpoint, streams=args.stream or None,
+                         timeout_s=args.timeout) as events:
+        if args.json or not sys.stdout.isatty():
+            for record in events:
+                print(json.dumps(record) if args.json else _row(record), flush=True)
+                count += 1
+                if args.count and count >= args.count:
+                    break
+            return 0
+        return _live_table(events, args.count)
+
+
+def _live_table(events: Any, limit: int | None) -> int:
+    from rich.live import Live
+    from rich.table import Table
+
+    latest: dict[str, dict[str, Any]] = {}
+    totals: dict[str, int] = {}
+
+    def render() -> Table:
+        table = Table(title="mestream events", expand=False)
+        for col in ("stream", "records", "last type", "seq", "pts (ms)", "detail"):
+            table.add_column(col)
+        for sid in sorted(latest):
+            r = latest[sid]
+            detail = r.get("reason") or r.get("label") or r.get("note", "")
+            table.add_row(sid, str(totals[sid]), r.get("type", "?"), str(r.get("seq", "")),
+                          f"{r.get('pts_ns', 0) / 1e6:.1f}", str(detail))
+        return table
+
+    count = 0
+    with Live(render(), refresh_per_second=8) as live:
+        for record in events:
+            sid = str(record.get("stream", "?"))
+            latest[sid] = record
+            totals[sid] = totals.get(sid, 0) + 1
+            live.update(render())
+            count += 1
+            if limit and count >= limit:
+                break
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pipeline.bench import run_benchmarks
+
+    return run_benchmarks(Path(args.out), quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mestream", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add_set(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                        help="override a config value, e.g. stages.publish.bind=tcp://*:6000")
+
+    v = sub.add_parser("validate", help="check a pipeline YAML")
+    v.add_argument("file")
+    add_set(v)
+    v.set_defaults(func=cmd_validate)
+
+    r = sub.add_parser("run", help="run a pipeline, one process per stage")
+    r.add_argument("file")
+    r.add_argument("--tail", action="store_true", help="also print what is published")
+    r.add_argument("--json", action="store_true", help="with --tail: JSON lines")
+    add_set(r)
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("stage", help="run one stage of a pipeline on its own")
+    s.add_argument("name")
+    s.add_argument("--config", required=True)
+    s.add_argument("--replica", type=int, default=0)
+    s.add_argument("--control", default=None, help=argparse.SUPPRESS)
+    s.add_argument("--metrics-port", type=int, default=None)
+    add_set(s)
+    s.set_defaults(func=cmd_stage)
+
+    c = sub.add_parser("subscribe", help="print a pipeline's events live")
+    c.add_argument("endpoint", help="e.g. tcp://127.0.0.1:5560")
+    c.add_argument("--stream", action="append", help="only this stream (repeatable)")
+    c.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    c.add_argument("--count", type=int, default=None, help="exit after N records")
+    c.add_argument("--timeout", type=float, default=None,
+                   help="exit after this many seconds without a record")
+    c.set_defaults(func=cmd_subscribe)
+
+    b = sub.add_parser("bench", help="run the benchmarks and write BENCHMARKS.md")
+    b.add_argument("--out", default="BENCHMARKS.md")
+    b.add_argument("--quick", action="store_true", help="fewer frames (a smoke run)")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,548 @@
+"""The pipeline YAML: a pydantic schema, one class per YAML node, and a loader whose
+errors name the file, the line, the YAML path, the bad value and what was expected.
+
+A pipeline is a mapping of sources (streams) and an ordered mapping of stages; each
+stage takes its input from the stage before it unless ``input`` says otherwise. The
+runtime derives every endpoint (``ipc://`` under ``transport.ipc_dir``, or ``tcp://``
+from ``transport.base_port``); a stage's ``endpoint`` overrides its input address, which
+is how one YAML is spread over several hosts.
+
+Example:
+    >>> cfg = parse_config({
+    ...     "name": "demo",
+    ...     "sources": {"cam0": {"type": "testpattern", "frames": 10}},
+    ...     "stages": {"capture": {"type": "capture"}, "publish": {"type": "publish"}},
+    ... })
+    >>> [s for s in cfg.stages], cfg.upstream("publish")
+    (['capture', 'publish'], 'capture')
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.errors import ConfigError
+
+STREAM_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+STAGE_NAME = r"^[a-z][a-z0-9_]{0,31}$"
+NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "udp", "tcp", "http", "https", "srt", "rtp")
+
+
+class Node(BaseModel):
+    """Base of every YAML node: unknown keys are errors, values are not coerced
+    silently from the wrong type (a string is not a bool)."""
+
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+
+class Reconnect(Node):
+    """How a live source that fails is reopened: exponential backoff."""
+
+    initial_s: float = Field(0.5, gt=0, description="first wait before reopening")
+    max_s: float = Field(10.0, gt=0, description="longest wait between attempts")
+    max_attempts: int | None = Field(
+        None, ge=1, description="give the stream up (end-of-stream) after this many "
+        "consecutive failures; null = never")
+
+
+class FileSource(Node):
+    """A video file (mp4, avi, mpg, mkv, ...) read through OpenCV's FFmpeg backend.
+
+    ```yaml
+    sources:
+      s1: {type: file, path: media/clip.mpg, realtime: true}
+    ```
+    """
+
+    type: Literal["file"]
+    path: Path = Field(description="video file; relative paths start at the YAML's folder")
+    realtime: bool = Field(True, description="pace frames by pts as a camera would")
+    loop: bool = Field(False, description="start again at the end (pts keep increasing)")
+    fps: float | None = Field(None, gt=0, description="override the container's frame rate")
+
+
+class ImageFolderSource(Node):
+    """A folder of frame images, ordered by the number in their names (natural sort),
+    as CASME II, SAMM and SMIC store clips."""
+
+    type: Literal["images"]
+    path: Path = Field(description="folder of images; relative to the YAML's folder")
+    fps: float = Field(gt=0, description="frame rate of the sequence (folders carry none)")
+    glob: str = Field("*", description="which files to take")
+    realtime: bool = Field(False, description="pace frames by pts")
+    loop: bool = False
+
+
+class CameraSource(Node):
+    """A local camera (V4L2 device index or path). A live source: under load the
+    oldest frames are dropped and counted."""
+
+    type: Literal["camera"]
+    device: int | str = Field(description="device index (0) or path (/dev/video0)")
+    width: int | None = Field(None, gt=0)
+    height: int | None = Field(None, gt=0)
+    fps: float | None = Field(None, gt=0)
+    queue: int = Field(4, ge=1, le=1024, description="frames kept before the oldest drop")
+    reconnect: Reconnect = Reconnect()
+
+
+class NetworkSource(Node):
+    """A network stream (rtsp, udp, http, ...) through OpenCV's FFmpeg backend; live:
+    drops the oldest under load, reopens with backoff when the stream dies."""
+
+    type: Literal["network"]
+    url: str = Field(description="e.g. rtsp://cam/stream, udp://127.0.0.1:5000")
+    queue: int = Field(4, ge=1, le=1024)
+    open_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(5.0, gt=0)
+    reconnect: Reconnect = Reconnect()
+
+    @model_validator(mode="after")
+    def _scheme(self) -> NetworkSource:
+        scheme = self.url.split("://", 1)[0].lower() if "://" in self.url else ""
+        if scheme not in NETWORK_SCHEMES:
+            raise ValueError(
+                f"url {self.url!r} must start with one of "
+                + ", ".join(s + "://" for s in NETWORK_SCHEMES)
+            )
+        return self
+
+
+class TestPatternSource(Node):
+    """A generated moving pattern with the frame number drawn in; like GStreamer's
+    videotestsrc. Needs no file; used by the demo, tests and benchmarks."""
+
+    __test__ = False  # not a pytest class despite the name
+    type: Literal["testpattern"]
+    width: int = Field(640, ge=64, le=8192)
+    height: int = Field(480, ge=16, le=8192)
+    fps: float = Field(30.0, gt=0)
+    frames: int | None = Field(None, ge=1, description="null = endless")
+    realtime: bool = True
+
+
+class PythonSource(Node):
+    """Any frame source written in Python: ``factory`` is ``module:callable`` taking
+    ``(stream_id, **options)`` and returning a :class:`pipeline.sources.Source`."""
+
+    type: Literal["python"]
+    factory: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    options: dict[str, Any] = Field(default_factory=dict)
+    realtime: bool = True
+
+
+SourceConfig = Annotated[
+    FileSource | ImageFolderSource | CameraSource | NetworkSource | TestPatternSource
+    | PythonSource,
+    Field(discriminator="type"),
+]
+LIVE_SOURCE_TYPES = ("camera", "network")
+
+
+class StageBase(Node):
+    input: str | None = Field(None, description="upstream stage (default: the one before)")
+    endpoint: str | None = Field(
+        None, description="address this stage's input binds to (ipc:// or tcp://); "
+        "default derived from transport")
+
+
+class CaptureStage(StageBase):
+    """Reads sources and sends frames downstream: one thread per source, sources
+    sharded over ``replicas`` processes."""
+
+    type: Literal["capture"]
+    sources: list[str] | None = Field(None, description="source ids (default: all)")
+    replicas: int = Field(1, ge=1, le=64)
+
+
+class PublishStage(StageBase):
+    """Publishes records and events to subscribers on a PUB socket (topic = stream id,
+    body JSON)."""
+
+    type: Literal["publish"]
+    bind: str = Field("tcp://127.0.0.1:5560", description="where subscribers connect")
+    hwm: int = Field(10000, ge=1, description="messages queued per slow subscriber")
+    wait_subscribers: int = Field(
+        0, ge=0, description="hold the first frame until this many subscribers joined")
+    wait_subscribers_timeout_s: float = Field(30.0, gt=0)
+
+
+StageConfig = Annotated[CaptureStage | PublishStage, Field(discriminator="type")]
+
+
+class Transport(Node):
+    kind: Literal["ipc", "tcp"] = "ipc"
+    ipc_dir: Path | None = Field(None, description="default: <tmp>/mestream-<uid>/<name>")
+    host: str = "127.0.0.1"
+    base_port: int = Field(5550, ge=1024, le=65000)
+    hwm: int = Field(16, ge=1, le=100000, description="messages per socket queue")
+    linger_ms: int = Field(1000, ge=0)
+
+
+class Logging(Node):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class Metrics(Node):
+    prometheus_port: int | None = Field(
+        None, ge=1, le=65535, description="serve /metrics here (null: off)")
+    log_interval_s: float = Field(10.0, ge=0, description="periodic counter log; 0 = off")
+
+
+class Supervisor(Node):
+    startup_timeout_s: float = Field(60.0, gt=0)
+    heartbeat_s: float = Field(1.0, gt=0)
+    heartbeat_timeout_s: float = Field(10.0, gt=0)
+    max_restarts: int = Field(5, ge=0, description="crashes within restart_window_s")
+    restart_window_s: float = Field(60.0, gt=0)
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(10.0, gt=0)
+    stop_timeout_s: float = Field(10.0, gt=0)
+
+
+class PipelineConfig(Node):
+    """A whole pipeline YAML."""
+
+    version: Literal[1] = 1
+    name: str = Field(pattern=STAGE_NAME.replace("_]", "_\\-]"))
+    sources: dict[Annotated[str, Field(pattern=STREAM_ID)], SourceConfig]
+    stages: dict[Annotated[str, Field(pattern=STAGE_NAME)], StageConfig]
+    transport: Transport = Transport()
+    logging: Logging = Logging()
+    metrics: Metrics = Metrics()
+    supervisor: Supervisor = Supervisor()
+
+    @model_validator(mode="after")
+    def _wiring(self) -> PipelineConfig:
+        if not self.sources:
+            raise ValueError("sources: at least one source is needed")
+        names = list(self.stages)
+        if not names or self.stages[names[0]].type != "capture":
+            raise ValueError("stages: the first stage must be of type capture")
+        captured: dict[str, str] = {}
+        for name, stage in self.stages.items():
+            if stage.type == "capture":
+                for sid in stage.sources or list(self.sources):
+                    if sid not in self.sources:
+                        raise ValueError(
+                            f"stages.{name}.sources: unknown source {sid!r}; "
+                            f"expected one of {sorted(self.sources)}")
+                    if sid in captured:
+                        raise ValueError(
+                            f"stages.{name}.sources: source {sid!r} is already "
+                            f"captured by stage {captured[sid]!r}")
+                    captured[sid] = name
+                if stage.input is not None:
+                    raise ValueError(f"stages.{name}.input: a capture stage has no input")
+                if not self.downstream(name):
+                    raise ValueError(f"stages.{name}: no stage reads from this capture "
+                                     "stage; add one after it (e.g. type: publish)")
+            else:
+                if getattr(stage, "replicas", 1) != 1:
+                    raise ValueError(f"stages.{name}.replicas: only capture stages "
+                                     "run replicas so far")
+                up = self.upstream(name)
+                if up not in self.stages or names.index(up) >= names.index(name):
+                    raise ValueError(
+                        f"stages.{name}.input: {up!r} is not a stage before {name!r}; "
+                        f"expected one of {names[: names.index(name)]}")
+        for name in names:
+            if len(self.downstream(name)) > 1:
+                raise ValueError(f"stages: {self.downstream(name)} all read from {name!r}; "
+                                 "a stage feeds one stage (fan out with publish)")
+        missing = sorted(set(self.sources) - set(captured))
+        if missing:
+            raise ValueError(f"sources {missing} are not read by any capture stage")
+        return self
+
+    # -- wiring helpers -------------------------------------------------------
+    def upstream(self, stage: str) -> str | None:
+        """The stage feeding ``stage`` (None for capture stages)."""
+        cfg = self.stages[stage]
+        if cfg.type == "capture":
+            return None
+        if cfg.input is not None:
+            return cfg.input
+        names = list(self.stages)
+        return names[names.index(stage) - 1]
+
+    def downstream(self, stage: str) -> list[str]:
+        return [n for n in self.stages if self.upstream(n) == stage]
+
+    def replicas(self, stage: str) -> int:
+        return getattr(self.stages[stage], "replicas", 1)
+
+    def sources_of(self, stage: str, replica: int = 0) -> list[str]:
+        """Source ids read by one replica of a capture stage (round-robin shard)."""
+        cfg = self.stages[stage]
+        ids = cfg.sources or list(self.sources)
+        return ids[replica :: self.replicas(stage)]
+
+    def expected_streams(self) -> set[str]:
+        return set(self.sources)
+
+    def endless_streams(self) -> set[str]:
+        """Streams that never send end-of-stream by themselves."""
+        out = set()
+        for sid, src in self.sources.items():
+            if src.type in LIVE_SOURCE_TYPES or getattr(src, "loop", False):
+                out.add(sid)
+            elif src.type == "testpattern" and src.frames is None:
+                out.add(sid)
+        return out
+
+    def run_dir(self) -> Path:
+        if self.transport.ipc_dir is not None:
+            return self.transport.ipc_dir
+        return Path(tempfile.gettempdir()) / f"mestream-{os.getuid()}" / self.name
+
+    def input_endpoint(self, stage: str) -> str:
+        cfg = self.stages[stage]
+        if cfg.endpoint:
+            return cfg.endpoint
+        if self.transport.kind == "ipc":
+            return f"ipc://{self.run_dir() / (stage + '.ipc')}"
+        index = list(self.stages).index(stage)
+        return f"tcp://{self.transport.host}:{self.transport.base_port + 1 + index}"
+
+    def control_endpoint(self) -> str:
+        if self.transport.kind == "ipc":
+            return f"ipc://{self.run_dir() / 'control.ipc'}"
+        return f"tcp://{self.transport.host}:{self.transport.base_port}"
+
+
+# --------------------------------------------------------------------------------------
+# Loading: YAML -> env interpolation -> overrides -> validation with YAML paths.
+
+_ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?:,([^}]*))?\}")
+
+
+def _interpolate(value: Any, path: str, errors: list[str]) -> Any:
+    """Replace ``${env:VAR}`` / ``${env:VAR,default}`` in strings (Savant style)."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), errors)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}[{i}]", errors) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${env:" in value:
+        def sub(m: re.Match[str]) -> str:
+            var, default = m.group(1), m.group(2)
+            if var in os.environ:
+                return os.environ[var]
+            if default is not None:
+                return default
+            errors.append(f"{path}: environment variable {var} is not set and has no "
+                          f"default (write ${{env:{var},DEFAULT}})")
+            return ""
+        out = _ENV.sub(sub, value)
+        if _ENV.fullmatch(value):  # a whole-value reference may be a number or bool
+            return yaml.safe_load(out) if out else out
+        return out
+    return value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to the raw config."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError([f"--set {item!r}: expected PATH=VALUE"])
+        key, raw = item.split("=", 1)
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError([f"--set {key}: {part} is not a mapping"])
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def _yaml_path(loc: tuple[Any, ...], data: Any) -> tuple[list[Any], Any]:
+    """Map a pydantic error location onto the raw data, dropping the union tags that
+    pydantic inserts (``stages.publish.publish.bind`` -> ``stages.publish.bind``)."""
+    path: list[Any] = []
+    node = data
+    for item in loc:
+        if isinstance(node, dict) and item in node:
+            path.append(item)
+            node = node[item]
+        elif isinstance(node, list) and isinstance(item, int) and item < len(node):
+            path.append(item)
+            node = node[item]
+        elif isinstance(node, dict) and node.get("type") == item:
+            continue  # discriminator tag
+        elif isinstance(item, str) and item in ("function-after", "[key]"):
+            continue
+        else:
+            path.append(item)
+            node = None
+    return path, node
+
+
+def _format_path(path: list[Any]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def _line_of(root: yaml.Node | None, path: list[Any]) -> int | None:
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for p in path:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if k.value == str(p):
+                    nxt, line = v, k.start_mark.line + 1
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(p, int) and p < len(node.value):
+            node = node.value[p]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _allowed_keys(path: list[Any], data: dict[str, Any]) -> list[str] | None:
+    """Names of the keys the schema allows at ``path`` (for unknown-key errors)."""
+    model: Any = PipelineConfig
+    node: Any = data
+    for p in path:
+        if isinstance(node, dict):
+            node = node.get(p)
+        if model is None:
+            return None
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(p))
+            if field is None:
+                return None
+            model = field.annotation
+        elif getattr(model, "__origin__", None) is dict:
+            model = model.__args__[1]
+        else:
+            return None
+        model = _concrete(model, node)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return None
+
+
+def _concrete(annotation: Any, node: Any) -> Any:
+    """Resolve an Annotated union by the ``type`` key of the raw node."""
+    args = getattr(annotation, "__args__", None)
+    if getattr(annotation, "__metadata__", None) is not None:
+        annotation = args[0]
+        args = getattr(annotation, "__args__", None)
+    if args and getattr(annotation, "__origin__", None) is not dict and isinstance(node, dict):
+        for cls in args:
+            if isinstance(cls, type) and issubclass(cls, BaseModel):
+                tag = cls.model_fields.get("type")
+                if tag is not None and node.get("type") in getattr(
+                    tag.annotation, "__args__", ()
+                ):
+                    return cls
+    return annotation
+
+
+def _describe(err: dict[str, Any], path: list[Any], value: Any, data: Any) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(path[:-1], data)
+        hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
+        return f"unknown key {path[-1]!r}{hint}"
+    if kind == "missing":
+        return f"missing required key {path[-1]!r}" if path else "missing value"
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind == "union_tag_invalid":
+        return f"unknown type {value!r}; expected one of: {err['ctx']['expected_tags']}"
+    if value is None and kind not in ("none_required",):
+        return msg
+    return f"{msg}, got {value!r}"
+
+
+def parse_config(
+    data: Any, *, source: str = "<config>", root: yaml.Node | None = None,
+    base_dir: Path | None = None,
+) -> PipelineConfig:
+    """Validate raw YAML data; raise :class:`ConfigError` listing every problem."""
+    errors: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping of keys, "
+                           f"got {type(data).__name__}"])
+    data = _interpolate(data, "", errors)
+    if errors:
+        raise ConfigError([f"{source}: {e}" for e in errors])
+    try:
+        cfg = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            path, value = _yaml_path(err["loc"], data)
+            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                path, value = [*path, "type"], (value or {}).get("type")
+            if err["type"] == "extra_forbidden":
+                value = None
+            line = _line_of(root, path)
+            where = f"{source}:{line}" if line else source
+            errors.append(f"{where}: {_format_path(path)}: {_describe(err, path, value, data)}")
+        raise ConfigError(errors) from None
+    if base_dir is not None:
+        cfg = _resolve_paths(cfg, base_dir)
+    return cfg
+
+
+def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
+    sources = {}
+    for sid, src in cfg.sources.items():
+        path = getattr(src, "path", None)
+        if path is not None and not path.is_absolute():
+            src = src.model_copy(update={"path": (base / path).resolve()})
+        sources[sid] = src
+    transport = cfg.transport
+    if transport.ipc_dir is not None and not transport.ipc_dir.is_absolute():
+        transport = transport.model_copy(update={"ipc_dir": (base / transport.ipc_dir)})
+    return cfg.model_copy(update={"sources": sources, "transport": transport})
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
+    """Read, interpolate, override and validate a pipeline YAML.
+
+    Raises:
+        ConfigError: the file is unreadable, not YAML, or does not fit the schema.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if overrides:
+        data = apply_overrides(data if isinstance(data, dict) else {}, overrides)
+    return parse_config(data, source=str(path), root=root, base_dir=path.parent.resolve())
+
+
+def check_paths(cfg: PipelineConfig, source: str = "<config>") -> None:
+    """Check that file and folder sources exist (done by ``validate`` and ``run``,
+    not at parse time, so a capture host can hold files that others lack)."""
+    errors = []
+    for sid, src in cfg.sources.items():
+        if src.type == "file" and not src.path.is_file():
+            errors.append(f"{source}: sources.{sid}.path: no such file {str(src.path)!r}")
+        if src.type == "images" and not src.path.is_dir():
+            errors.append(f"{source}: sources.{sid}.path: no such folder {str(src.path)!r}")
+    if errors:
+        raise ConfigError(errors)

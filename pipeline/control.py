@@ -1,0 +1,85 @@
+"""The control channel between the supervisor and its stage processes.
+
+The supervisor binds a ROUTER; each stage process connects a DEALER whose identity is
+``stage.replica``. Messages are single JSON frames:
+
+- stage -> supervisor: ``ready`` (sockets bound and connected), ``heartbeat`` (every
+  ``supervisor.heartbeat_s``, with counters and per-stream progress), ``done`` (finished
+  all its streams, about to exit 0).
+- supervisor -> stage: ``go`` (every stage is ready: the first frame may move), with
+  ``resume``: per stream, the seq to restart from after a crash.
+
+A stage run on its own (``mestream stage``) has no control channel and starts at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+import zmq
+
+from pipeline.sockets import open_socket
+
+log = logging.getLogger(__name__)
+
+
+def identity(stage: str, replica: int) -> str:
+    return f"{stage}.{replica}"
+
+
+class ControlClient:
+    """A stage's end of the control channel. Owned by one thread (the stage's main
+    loop); heartbeats from other threads go through :meth:`heartbeat` under a lock."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: str | None, stage: str, replica: int):
+        self.endpoint = endpoint
+        self.name = identity(stage, replica)
+        self._lock = threading.Lock()
+        self._cm = None
+        self._sock: zmq.Socket | None = None
+        if endpoint:
+            self._cm = open_socket(ctx, zmq.DEALER, endpoint, bind=False,
+                                   identity=self.name.encode(), linger_ms=500)
+            self._sock = self._cm.__enter__()
+
+    def _send(self, body: dict[str, Any]) -> None:
+        if self._sock is None:
+            return
+        body = {"id": self.name, "pid": os.getpid(), **body}
+        with self._lock:
+            try:
+                self._sock.send(json.dumps(body).encode(), zmq.NOBLOCK)
+            except zmq.Again:
+                log.debug("control channel full; %s message dropped", body["type"])
+
+    def ready_and_wait(self, stop: threading.Event, timeout_s: float) -> dict[str, Any]:
+        """Report ready, then block until the supervisor says go. Returns the go
+        message (``{}`` without a supervisor)."""
+        if self._sock is None:
+            return {}
+        self._send({"type": "ready"})
+        deadline = time.monotonic() + timeout_s
+        while not stop.is_set():
+            if self._sock.poll(100, zmq.POLLIN):
+                msg = json.loads(self._sock.recv())
+                if msg.get("type") == "go":
+                    return msg
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name}: no go from the supervisor in {timeout_s}s")
+        return {}
+
+    def heartbeat(self, metrics: dict[str, Any], progress: dict[str, int]) -> None:
+        self._send({"type": "heartbeat", "metrics": metrics, "progress": progress})
+
+    def done(self, metrics: dict[str, Any], progress: dict[str, int]) -> None:
+        self._send({"type": "done", "metrics": metrics, "progress": progress})
+
+    def close(self) -> None:
+        if self._cm is not None:
+            self._cm.__exit__(None, None, None)
+            self._cm = self._sock = None

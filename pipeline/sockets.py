@@ -1,0 +1,89 @@
+"""ZeroMQ sockets, created, configured and closed in one place.
+
+Every socket in mestream comes from :func:`open_socket`, which sets the high-water
+marks and ``LINGER`` (so ``ctx.term()`` never hangs on a forgotten socket) and closes
+the socket when its ``with`` block ends.
+
+Example:
+    >>> import zmq
+    >>> ctx = zmq.Context()
+    >>> with open_socket(ctx, zmq.PULL, "tcp://127.0.0.1:0", bind=True) as s:
+    ...     s.getsockopt(zmq.LINGER)
+    1000
+    >>> ctx.term()
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import zmq
+
+DEFAULT_HWM = 16
+DEFAULT_LINGER_MS = 1000
+# Unix domain socket paths are limited to 108 bytes including the terminating NUL.
+MAX_IPC_PATH = 107
+
+
+@contextmanager
+def open_socket(
+    ctx: zmq.Context,
+    kind: int,
+    address: str,
+    *,
+    bind: bool,
+    sndhwm: int = DEFAULT_HWM,
+    rcvhwm: int = DEFAULT_HWM,
+    linger_ms: int = DEFAULT_LINGER_MS,
+    identity: bytes | None = None,
+    subscribe: list[bytes] | None = None,
+) -> Iterator[zmq.Socket]:
+    """Create a socket, set its options, bind or connect it, and close it on exit.
+
+    Args:
+        ctx: the process's ZeroMQ context.
+        kind: ``zmq.PUSH``, ``zmq.PULL``, ``zmq.PUB``, ...
+        address: ``ipc://PATH`` or ``tcp://HOST:PORT``.
+        bind: bind (the stable side) rather than connect.
+        sndhwm, rcvhwm: high-water marks in messages.
+        linger_ms: how long unsent messages are kept after close.
+        identity: routing id for DEALER sockets.
+        subscribe: topic prefixes for SUB sockets (default: everything).
+    """
+    sock = ctx.socket(kind)
+    try:
+        sock.setsockopt(zmq.LINGER, linger_ms)
+        sock.setsockopt(zmq.SNDHWM, sndhwm)
+        sock.setsockopt(zmq.RCVHWM, rcvhwm)
+        if identity is not None:
+            sock.setsockopt(zmq.IDENTITY, identity)
+        if kind == zmq.SUB:
+            for topic in subscribe if subscribe is not None else [b""]:
+                sock.setsockopt(zmq.SUBSCRIBE, topic)
+        if bind:
+            if address.startswith("ipc://"):
+                prepare_ipc_path(address)
+            sock.bind(address)
+        else:
+            sock.connect(address)
+        yield sock
+    finally:
+        sock.close(linger=linger_ms)
+
+
+def prepare_ipc_path(address: str) -> None:
+    """Create the directory of an ``ipc://`` endpoint and remove a stale socket file."""
+    path = Path(address.removeprefix("ipc://"))
+    if len(str(path)) > MAX_IPC_PATH:
+        raise ValueError(f"ipc path longer than {MAX_IPC_PATH} bytes: {path}")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.exists():
+        os.unlink(path)
+
+
+def bound_address(sock: zmq.Socket) -> str:
+    """The address a bound socket really listens on (resolves ``tcp://...:0``)."""
+    return sock.getsockopt_string(zmq.LAST_ENDPOINT)

@@ -1,0 +1,294 @@
+"""The stage runtime: a base class for stages and the loop that runs one.
+
+A stage is one small module with one job (``pipeline/stages/*.py``): it subclasses
+:class:`Stage` and fills ``process`` (and, if it needs them, ``setup``,
+``on_stream_end``, ``close``). :class:`StageRunner` owns everything else: its sockets
+(input PULL bound, output PUSH connected, created and closed in one place), decoding
+and dropping of bad messages, per-stream order checks (duplicates after a restart are
+dropped, gaps counted), heartbeats downstream and to the supervisor, SIGTERM/SIGINT
+(finish the message in hand, send end-of-stream downstream, close, exit 0), and the
+counters. A stage that reads no socket (capture) sets ``has_input = False`` and
+starts its own producer threads in ``setup``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from pipeline import wire
+from pipeline.config import PipelineConfig
+from pipeline.control import ControlClient, identity
+from pipeline.errors import WireError
+from pipeline.metrics import StageMetrics
+from pipeline.sockets import open_socket
+from pipeline.wire import Message
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 100
+SEND_GIVE_UP_S = 5.0  # after a stop request, how long to try to deliver what is in hand
+
+
+@dataclass
+class StreamState:
+    """What a stage knows of one incoming stream."""
+
+    last_seq: int = -1
+    ended: bool = False
+
+
+@dataclass
+class StageContext:
+    """Everything a stage needs from the runtime."""
+
+    config: PipelineConfig
+    name: str
+    replica: int
+    zmq: zmq.Context
+    metrics: StageMetrics
+    stop: threading.Event
+    sockets: ExitStack
+    progress: dict[str, int] = field(default_factory=dict)
+    output: Sender | None = None
+
+    @property
+    def settings(self) -> Any:
+        return self.config.stages[self.name]
+
+    def open_socket(self, kind: int, address: str, **kwargs: Any) -> zmq.Socket:
+        """A socket closed by the runtime when the stage ends."""
+        return self.sockets.enter_context(open_socket(self.zmq, kind, address, **kwargs))
+
+
+class Stage:
+    """Base class of every stage. One instance lives in one stage process."""
+
+    has_input = True
+
+    def __init__(self, ctx: StageContext):
+        self.ctx = ctx
+        self.log = logging.getLogger(f"mestream.{identity(ctx.name, ctx.replica)}")
+
+    def setup(self) -> None:
+        """Load models, open extra sockets. Runs before the stage reports ready."""
+
+    def start(self, resume: dict[str, int]) -> None:
+        """Called once the supervisor says go; producers start their threads here."""
+
+    def process(self, msg: Message) -> Iterable[Message]:
+        """Handle one message; return the messages to send downstream."""
+        return ()
+
+    def on_stream_end(self, msg: Message) -> Iterable[Message]:
+        """An end-of-stream arrived; flush per-stream state. Default: pass it on."""
+        return (msg,)
+
+    def finished(self) -> bool:
+        """For producers: True once every stream has ended."""
+        return False
+
+    def close(self) -> None:
+        """Release what ``setup`` acquired (sockets are closed by the runtime)."""
+
+
+class Sender:
+    """Blocking-but-interruptible sends on a PUSH socket: waits at the high-water mark
+    (back-pressure) yet still notices a stop request."""
+
+    def __init__(self, sock: zmq.Socket, stop: threading.Event,
+                 on_wait: Callable[[], None] | None = None):
+        self.sock = sock
+        self.stop = stop
+        self.on_wait = on_wait  # keeps heartbeats going while blocked: blocked != stalled
+
+    def send(self, msg: Message) -> bool:
+        parts = wire.encode(msg)
+        give_up = None
+        while True:
+            try:
+                self.sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+                return True
+            except zmq.Again:
+                if self.stop.is_set():
+                    give_up = give_up or time.monotonic() + SEND_GIVE_UP_S
+                    if time.monotonic() > give_up:
+                        return False
+                self.sock.poll(POLL_MS, zmq.POLLOUT)
+                if self.on_wait is not None:
+                    self.on_wait()
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("%s received: finishing", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGTERM this process when the supervisor dies (no orphans)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class StageRunner:
+    """Runs one stage process from start to exit."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        name: str,
+        replica: int,
+        factory: Callable[[StageContext], Stage],
+        control: str | None = None,
+    ):
+        self.config = config
+        self.name = name
+        self.replica = replica
+        self.factory = factory
+        self.control_endpoint = control
+        self.stop = threading.Event()
+        self.metrics = StageMetrics(name, replica)
+        self.streams: dict[str, StreamState] = {}
+        self._last_heartbeat = 0.0
+        self.out: Sender | None = None
+
+    def run(self) -> int:
+        """Run until every stream ended or a stop was requested. Returns the exit code."""
+        install_signal_handlers(self.stop)
+        ctx = zmq.Context()
+        try:
+            with ExitStack() as sockets:
+                return self._run(ctx, sockets)
+        finally:
+            ctx.term()
+
+    def _run(self, ctx: zmq.Context, sockets: ExitStack) -> int:
+        cfg, t = self.config, self.config.transport
+        sctx = StageContext(cfg, self.name, self.replica, ctx, self.metrics, self.stop, sockets)
+        inp = None
+        stage = self.factory(sctx)
+        if stage.has_input:
+            inp = sctx.open_socket(zmq.PULL, cfg.input_endpoint(self.name), bind=True,
+                                   rcvhwm=t.hwm, linger_ms=t.linger_ms)
+        control = ControlClient(ctx, self.control_endpoint, self.name, self.replica)
+        sockets.callback(control.close)
+        self.out = None
+        for down in cfg.downstream(self.name):
+            if cfg.stages[down].type != "capture":
+                sock = sctx.open_socket(zmq.PUSH, cfg.input_endpoint(down), bind=False,
+                                        sndhwm=t.hwm, linger_ms=t.linger_ms)
+                self.out = Sender(sock, self.stop, on_wait=lambda: self._heartbeat(control))
+        sctx.output = self.out
+        self.sctx = sctx
+        stage.setup()
+        sockets.callback(stage.close)
+        go = control.ready_and_wait(self.stop, cfg.supervisor.startup_timeout_s)
+        if self.stop.is_set():
+            return 0
+        log.info("%s running (pid %d)", identity(self.name, self.replica), os.getpid())
+        stage.start({k: int(v) for k, v in go.get("resume", {}).items()})
+        expected = cfg.expected_streams()
+        while not self.stop.is_set():
+            self._heartbeat(control)
+            if inp is None:
+                if stage.finished():
+                    break
+                self.stop.wait(POLL_MS / 1000)
+                continue
+            if not inp.poll(POLL_MS, zmq.POLLIN):
+                continue
+            self._handle(stage, inp.recv_multipart(copy=False))
+            ended = {s for s, st in self.streams.items() if st.ended}
+            if ended >= expected:  # every stream ended (or was stopped upstream)
+                break
+        finished = not self.stop.is_set()
+        if not finished and self.out is not None:
+            self._end_open_streams()
+        control.done(self.metrics.snapshot(), dict(sctx.progress))
+        log.info("%s %s", identity(self.name, self.replica),
+                 "finished: every stream ended" if finished else "stopped")
+        return 0
+
+    def _heartbeat(self, control: ControlClient) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat < self.config.supervisor.heartbeat_s:
+            return
+        self._last_heartbeat = now
+        control.heartbeat(self.metrics.snapshot(), dict(self.sctx.progress))
+        if self.out is not None:  # liveness for downstream; never waits for room
+            beat = Message(wire.HEARTBEAT, identity(self.name, self.replica), 0,
+                           time.monotonic_ns())
+            try:
+                self.out.sock.send_multipart(wire.encode(beat), flags=zmq.NOBLOCK)
+            except zmq.Again:
+                pass
+
+    def _handle(self, stage: Stage, parts: list[Any]) -> None:
+        try:
+            msg = wire.decode(parts)
+        except WireError as exc:
+            self.metrics.count_drop("?", "malformed")
+            log.warning("dropped a malformed message: %s", exc)
+            return
+        if msg.kind == wire.HEARTBEAT:
+            return
+        state = self.streams.setdefault(msg.stream, StreamState())
+        if state.ended:
+            if msg.seq == 0 and msg.kind != wire.EOS:  # a new session of the stream
+                state.ended, state.last_seq = False, -1
+            else:
+                self.metrics.count_drop(msg.stream, "stale")
+                return
+        if msg.kind != wire.EOS:
+            if msg.seq <= state.last_seq:
+                self.metrics.count_drop(msg.stream, "duplicate")
+                return
+            if msg.seq > state.last_seq + 1:
+                self.metrics.count_gap(msg.stream, msg.seq - state.last_seq - 1)
+            state.last_seq = msg.seq
+        self.metrics.count_in(msg.stream)
+        try:
+            if msg.kind == wire.EOS:
+                state.ended = True
+                outputs = list(stage.on_stream_end(msg))
+            else:
+                outputs = list(stage.process(msg))
+        except Exception:
+            self.metrics.count_error(msg.stream)
+            log.exception("stream %s seq %d: %s failed", msg.stream, msg.seq, msg.kind)
+            return
+        for out in outputs:
+            self.send(out)
+
+    def send(self, msg: Message) -> None:
+        if self.out is None:
+            return
+        if self.out.send(msg):
+            self.metrics.count_out(msg.stream)
+        else:
+            self.metrics.count_drop(msg.stream, "hwm")
+
+    def _end_open_streams(self) -> None:
+        for sid, st in self.streams.items():
+            if not st.ended:
+                self.send(Message(wire.EOS, sid, st.last_seq + 1, 0, meta={"reason": "stopped"}))

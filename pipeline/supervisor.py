@@ -1,0 +1,274 @@
+"""``mestream run``: start every stage as its own OS process, wire them, supervise.
+
+- Each stage replica is a fresh interpreter (``python -m pipeline.cli stage ...``):
+  spawn, never fork, so no CUDA or ZeroMQ state is inherited.
+- Readiness: every stage binds and connects, reports ``ready`` on the control
+  channel, and waits; only when all are ready does the supervisor send ``go``, so
+  no frame moves before its consumer is listening.
+- A stage that exits non-zero or stops sending heartbeats is restarted with
+  exponential backoff and told where each stream had got to (``resume``). More than
+  ``max_restarts`` crashes within ``restart_window_s`` stops the run, exit code 1.
+- Ctrl-C / SIGTERM: capture stages are stopped first, they send end-of-stream, the
+  others drain and exit by themselves; whatever is left after ``stop_timeout_s`` is
+  terminated, then killed. Children die with the supervisor (PR_SET_PDEATHSIG).
+- Counters from all heartbeats are served on one Prometheus endpoint
+  (``metrics.prometheus_port``) and logged every ``metrics.log_interval_s``.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from pipeline.config import PipelineConfig
+from pipeline.control import identity
+from pipeline.metrics import SnapshotCollector, summary_line
+from pipeline.sockets import open_socket
+
+log = logging.getLogger("mestream.supervisor")
+
+
+@dataclass
+class Child:
+    """One stage replica and what the supervisor knows of it."""
+
+    stage: str
+    replica: int
+    proc: subprocess.Popen[bytes] | None = None
+    ready: bool = False
+    finished: bool = False
+    last_beat: float = 0.0
+    crashes: collections.deque[float] = field(default_factory=collections.deque)
+    restarts: int = 0
+    restart_at: float | None = None
+    progress: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=20))
+
+    @property
+    def name(self) -> str:
+        return identity(self.stage, self.replica)
+
+
+class Supervisor:
+    def __init__(self, config: PipelineConfig, config_path: Path, overrides: list[str]):
+        self.cfg = config
+        self.config_path = config_path
+        self.overrides = overrides
+        self.children = [Child(s, r) for s in config.stages for r in range(config.replicas(s))]
+        self.stopping = False
+        self.failure: str | None = None
+        self.started = threading.Event()  # set once every stage got go
+
+    # -- processes -------------------------------------------------------------------
+    def _spawn(self, child: Child) -> None:
+        cmd = [sys.executable, "-m", "pipeline.cli", "stage", child.stage,
+               "--config", str(self.config_path), "--replica", str(child.replica),
+               "--control", self.cfg.control_endpoint()]
+        for item in self.overrides:
+            cmd += ["--set", item]
+        env = {**os.environ, "MESTREAM_PARENT_PID": str(os.getpid()),
+               "PYTHONUNBUFFERED": "1"}
+        # A session of its own: a terminal's Ctrl-C reaches only the supervisor, which
+        # then stops the stages in order instead of all at once.
+        child.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, start_new_session=True)
+        child.ready = child.finished = False
+        child.last_beat = time.monotonic()
+        threading.Thread(target=self._forward_stderr, args=(child, child.proc),
+                         daemon=True).start()
+        log.info("started %s (pid %d)", child.name, child.proc.pid)
+
+    def _forward_stderr(self, child: Child, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            child.tail.append(line)
+            print(line, file=sys.stderr, flush=True)
+
+    def _on_exit(self, child: Child, code: int) -> None:
+        if code == 0:
+            child.finished = True
+            log.info("%s finished", child.name)
+            return
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        if self.stopping:
+            log.info("%s ended with %s while stopping", child.name, how)
+            child.finished = True
+            return
+        now = time.monotonic()
+        child.crashes.append(now)
+        while child.crashes and now - child.crashes[0] > self.cfg.supervisor.restart_window_s:
+            child.crashes.popleft()
+        sup = self.cfg.supervisor
+        if len(child.crashes) > sup.max_restarts:
+            last = next((t for t in reversed(child.tail) if t.strip()), "")
+            self.failure = (f"stage {child.name} crashed {len(child.crashes)} times in "
+                            f"{sup.restart_window_s:.0f}s (last: {how}; last output: {last})")
+            log.error("%s", self.failure)
+            return
+        backoff = min(sup.backoff_initial_s * 2 ** (len(child.crashes) - 1), sup.backoff_max_s)
+        child.restart_at = now + backoff
+        log.warning("%s crashed (%s); restarting in %.1fs", child.name, how, backoff)
+
+    # -- control channel ---------------------------------------------------------------
+    def _on_control(self, router: zmq.Socket) -> None:
+        ident, body = router.recv_multipart()
+        try:
+            msg = json.loads(body)
+        except ValueError:
+            log.warning("malformed control message from %r", ident)
+            return
+        child = next((c for c in self.children if c.name == ident.decode(errors="replace")),
+                     None)
+        if child is None or not isinstance(msg, dict):
+            return
+        child.last_beat = time.monotonic()
+        kind = msg.get("type")
+        if kind in ("heartbeat", "done"):
+            child.metrics = msg.get("metrics") or child.metrics
+            child.progress.update(msg.get("progress") or {})
+        elif kind == "ready":
+            child.ready = True
+            if self.started.is_set():  # a restarted stage: let it go at once
+                self._go(router, child)
+
+    def _go(self, router: zmq.Socket, child: Child) -> None:
+        body = {"type": "go", "resume": child.progress}
+        router.send_multipart([child.name.encode(), json.dumps(body).encode()])
+        if child.progress:
+            log.info("%s resumes at %s", child.name, child.progress)
+
+    # -- main loop -------------------------------------------------------------------
+    def run(self) -> int:
+        def request_stop(signum: int, _frame: Any) -> None:
+            if not self.stopping:
+                log.info("%s: stopping the pipeline", signal.Signals(signum).name)
+            self.stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        self._serve_metrics()
+        ctx = zmq.Context()
+        try:
+            with open_socket(ctx, zmq.ROUTER, self.cfg.control_endpoint(), bind=True,
+                             sndhwm=1000, rcvhwm=10000, linger_ms=0) as router:
+                return self._loop(router)
+        finally:
+            self._kill_all()
+            ctx.term()
+
+    def _loop(self, router: zmq.Socket) -> int:
+        sup = self.cfg.supervisor
+        for child in self.children:
+            self._spawn(child)
+        deadline = time.monotonic() + sup.startup_timeout_s
+        last_log = time.monotonic()
+        stop_phase_started: float | None = None
+        while True:
+            if router.poll(100, zmq.POLLIN):
+                while router.poll(0, zmq.POLLIN):
+                    self._on_control(router)
+            now = time.monotonic()
+            for child in self.children:
+                proc = child.proc
+                if proc is not None and proc.poll() is not None and not child.finished \
+                        and child.restart_at is None:
+                    self._on_exit(child, proc.returncode)
+                    child.ready = False
+                if child.restart_at is not None and now >= child.restart_at and not self.stopping:
+                    child.restart_at = None
+                    child.restarts += 1
+                    self._spawn(child)
+                if (self.started.is_set() and child.proc is not None and child.ready
+                        and child.proc.poll() is None and not self.stopping
+                        and now - child.last_beat > sup.heartbeat_timeout_s):
+                    log.error("%s sent no heartbeat for %.0fs: killing it", child.name,
+                              now - child.last_beat)
+                    child.proc.kill()
+            if self.failure is not None:
+                self._stop_all()
+                print(f"mestream run: {self.failure}", file=sys.stderr)
+                return 1
+            if not self.started.is_set():
+                if all(c.ready for c in self.children):
+                    for child in self.children:
+                        self._go(router, child)
+                    self.started.set()
+                    log.info("all %d stage processes ready: go", len(self.children))
+                elif now > deadline and not self.stopping:
+                    waiting = [c.name for c in self.children if not c.ready]
+                    self.failure = f"stages {waiting} not ready after {sup.startup_timeout_s}s"
+                    continue
+            if all(c.finished for c in self.children):
+                log.info("pipeline %s finished", self.cfg.name)
+                return 0
+            if self.stopping:
+                if stop_phase_started is None:
+                    stop_phase_started = now
+                    self._signal_stage_types(("capture",), signal.SIGTERM)
+                    if not self.started.is_set():
+                        self._signal_stage_types(None, signal.SIGTERM)
+                elif now - stop_phase_started > sup.stop_timeout_s:
+                    log.warning("stages still running %.0fs after stop; terminating",
+                                sup.stop_timeout_s)
+                    self._stop_all()
+                    return 0
+            interval = self.cfg.metrics.log_interval_s
+            if interval and now - last_log >= interval:
+                last_log = now
+                for child in self.children:
+                    if child.metrics:
+                        log.info("%s", summary_line(child.metrics))
+
+    def _signal_stage_types(self, types: tuple[str, ...] | None, sig: int) -> None:
+        for child in self.children:
+            if types is not None and self.cfg.stages[child.stage].type not in types:
+                continue
+            if child.proc is not None and child.proc.poll() is None:
+                child.proc.send_signal(sig)
+
+    def _stop_all(self) -> None:
+        self.stopping = True
+        self._signal_stage_types(None, signal.SIGTERM)
+        deadline = time.monotonic() + self.cfg.supervisor.stop_timeout_s
+        for child in self.children:
+            if child.proc is not None:
+                try:
+                    child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+
+    def _kill_all(self) -> None:
+        for child in self.children:
+            if child.proc is not None and child.proc.poll() is None:
+                log.warning("killing %s", child.name)
+                child.proc.kill()
+                child.proc.wait()
+
+    def _serve_metrics(self) -> None:
+        port = self.cfg.metrics.prometheus_port
+        if port is None:
+            return
+        from prometheus_client import start_http_server
+        from prometheus_client.registry import CollectorRegistry
+
+        registry = CollectorRegistry()
+        registry.register(SnapshotCollector(
+            lambda: [c.metrics for c in self.children if c.metrics],
+            lambda: {"stage_restarts": float(sum(c.restarts for c in self.children))},
+        ))
+        start_http_server(port, addr="127.0.0.1", registry=registry)
+        log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", port)

@@ -1,0 +1,213 @@
+"""The wire protocol: the only code in mestream that turns messages into bytes and back.
+
+A message is a ZeroMQ multipart message ``[topic, header, *buffers]``:
+
+- ``topic``: the stream id, UTF-8.
+- ``header``: a msgpack map ``{v, kind, stream, seq, pts_ns, bufs, meta}``; ``bufs``
+  lists, for each following part, its ``name``, ``dtype`` (numpy name, little-endian)
+  and ``shape``.
+- ``buffers``: raw C-contiguous array bytes, sent with ``copy=False`` and viewed on
+  arrival with ``np.frombuffer`` (no copy).
+
+``decode`` checks everything (version, kind, field types, buffer count, dtype, shape
+against size) and raises :class:`WireError`; the stage runtime counts and drops such
+messages. Nothing is ever pickled. ``docs/protocol.md`` is the language-neutral spec.
+
+Example:
+    >>> import numpy as np
+    >>> msg = Message("frame", "cam0", 7, 280_000_000,
+    ...               buffers={"image": np.zeros((4, 6, 3), np.uint8)})
+    >>> back = decode(encode(msg))
+    >>> (back.kind, back.stream, back.seq, back.buffers["image"].shape)
+    ('frame', 'cam0', 7, (4, 6, 3))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from pipeline.errors import WireError
+
+VERSION = 1
+
+FRAME = "frame"
+FACE = "face"
+CLIP = "clip"
+EVENT = "event"
+EOS = "eos"
+HEARTBEAT = "heartbeat"
+KINDS = frozenset({FRAME, FACE, CLIP, EVENT, EOS, HEARTBEAT})
+
+# Only plain numeric dtypes may cross the wire: an object dtype would need pickle.
+DTYPES = frozenset(
+    {"bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64",
+     "float16", "float32", "float64"}
+)
+MAX_BUFFERS = 64
+MAX_NDIM = 8
+MAX_STREAM_LEN = 256
+MAX_HEADER_BYTES = 64 * 1024
+
+# Buffers a kind must carry: name -> (allowed dtypes, allowed ndims).
+REQUIRED_BUFFERS: dict[str, dict[str, tuple[frozenset[str], frozenset[int]]]] = {
+    FRAME: {"image": (frozenset({"uint8"}), frozenset({2, 3}))},
+}
+
+
+@dataclass(slots=True)
+class Message:
+    """One unit on the wire.
+
+    Attributes:
+        kind: one of ``KINDS``.
+        stream: the source's stream id (for heartbeats: the sender's name).
+        seq: per-stream sequence number from the source, increasing by one a frame.
+        pts_ns: presentation time in nanoseconds from the source, never the wall clock.
+        buffers: named arrays, sent raw; any dtype in ``DTYPES``.
+        meta: small JSON-like values (str, int, float, bool, None, lists, maps).
+    """
+
+    kind: str
+    stream: str
+    seq: int
+    pts_ns: int
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def encode(msg: Message) -> list[bytes | np.ndarray]:
+    """Turn ``msg`` into multipart parts for ``socket.send_multipart(parts, copy=False)``.
+
+    Arrays that are not C-contiguous are copied once to make them so; others go out
+    as they are, so the caller must not modify them after sending.
+    """
+    if msg.kind not in KINDS:
+        raise WireError(f"unknown kind {msg.kind!r}")
+    arrays = [np.ascontiguousarray(a) for a in msg.buffers.values()]
+    bufs = []
+    for name, arr in zip(msg.buffers, arrays, strict=True):
+        if arr.dtype.name not in DTYPES:
+            raise WireError(f"buffer {name!r}: dtype {arr.dtype.name} cannot be sent")
+        if arr.dtype.byteorder == ">":
+            raise WireError(f"buffer {name!r}: big-endian arrays cannot be sent")
+        bufs.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape)})
+    header = {
+        "v": VERSION,
+        "kind": msg.kind,
+        "stream": msg.stream,
+        "seq": int(msg.seq),
+        "pts_ns": int(msg.pts_ns),
+        "bufs": bufs,
+        "meta": msg.meta,
+    }
+    return [msg.stream.encode(), msgpack.packb(header, use_bin_type=True), *arrays]
+
+
+def _part_bytes(part: Any) -> bytes:
+    if isinstance(part, bytes):
+        return part
+    if hasattr(part, "bytes"):  # zmq.Frame
+        return part.bytes
+    return bytes(part)
+
+
+def _part_view(part: Any) -> memoryview:
+    if hasattr(part, "buffer"):  # zmq.Frame: a view on the message, no copy
+        return part.buffer
+    return memoryview(part)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def decode(parts: Sequence[Any]) -> Message:
+    """Parse multipart ``parts`` (``zmq.Frame`` or bytes) into a :class:`Message`.
+
+    Raises:
+        WireError: on any problem; the message says what was wrong.
+    """
+    if len(parts) < 2:
+        raise WireError(f"expected at least 2 parts (topic, header), got {len(parts)}")
+    raw = _part_bytes(parts[1])
+    if len(raw) > MAX_HEADER_BYTES:
+        raise WireError(f"header of {len(raw)} bytes exceeds {MAX_HEADER_BYTES}")
+    try:
+        header = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises many types on garbage
+        raise WireError(f"header is not msgpack: {exc}") from exc
+    if not isinstance(header, dict):
+        raise WireError(f"header must be a map, got {type(header).__name__}")
+    if header.get("v") != VERSION:
+        raise WireError(f"unsupported protocol version {header.get('v')!r}, want {VERSION}")
+    kind = header.get("kind")
+    if kind not in KINDS:
+        raise WireError(f"unknown kind {kind!r}")
+    stream = header.get("stream")
+    if not isinstance(stream, str) or not 0 < len(stream) <= MAX_STREAM_LEN:
+        raise WireError(f"stream must be a non-empty string, got {stream!r}")
+    try:
+        topic = _part_bytes(parts[0]).decode()
+    except UnicodeDecodeError as exc:
+        raise WireError("topic is not UTF-8") from exc
+    if topic != stream:
+        raise WireError(f"topic {topic!r} does not match stream {stream!r}")
+    seq, pts_ns = header.get("seq"), header.get("pts_ns")
+    if not _is_int(seq) or seq < 0:
+        raise WireError(f"seq must be a non-negative integer, got {seq!r}")
+    if not _is_int(pts_ns):
+        raise WireError(f"pts_ns must be an integer, got {pts_ns!r}")
+    meta = header.get("meta", {})
+    if not isinstance(meta, dict):
+        raise WireError(f"meta must be a map, got {type(meta).__name__}")
+    specs = header.get("bufs")
+    if not isinstance(specs, list) or len(specs) > MAX_BUFFERS:
+        raise WireError("bufs must be a list of at most %d entries" % MAX_BUFFERS)
+    if len(specs) != len(parts) - 2:
+        raise WireError(f"header lists {len(specs)} buffers, message has {len(parts) - 2}")
+    buffers: dict[str, np.ndarray] = {}
+    for spec, part in zip(specs, parts[2:], strict=True):
+        name, arr = _decode_buffer(spec, part)
+        if name in buffers:
+            raise WireError(f"buffer {name!r} appears twice")
+        buffers[name] = arr
+    for name, (dtypes, ndims) in REQUIRED_BUFFERS.get(kind, {}).items():
+        arr = buffers.get(name)
+        if arr is None:
+            raise WireError(f"{kind} message lacks buffer {name!r}")
+        if arr.dtype.name not in dtypes or arr.ndim not in ndims:
+            raise WireError(
+                f"{kind}.{name} must be {'/'.join(sorted(dtypes))} with ndim in "
+                f"{sorted(ndims)}, got {arr.dtype.name} {arr.shape}"
+            )
+    return Message(kind, stream, seq, pts_ns, buffers, meta)
+
+
+def _decode_buffer(spec: Any, part: Any) -> tuple[str, np.ndarray]:
+    if not isinstance(spec, dict):
+        raise WireError("each bufs entry must be a map")
+    name, dtype, shape = spec.get("name"), spec.get("dtype"), spec.get("shape")
+    if not isinstance(name, str) or not name:
+        raise WireError(f"buffer name must be a non-empty string, got {name!r}")
+    if dtype not in DTYPES:
+        raise WireError(f"buffer {name!r}: dtype {dtype!r} is not allowed")
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_NDIM
+        or not all(_is_int(d) and d >= 0 for d in shape)
+    ):
+        raise WireError(f"buffer {name!r}: shape must be a list of sizes, got {shape!r}")
+    dt = np.dtype(dtype).newbyteorder("<")
+    view = _part_view(part)
+    expected = math.prod(shape) * dt.itemsize
+    if view.nbytes != expected:
+        raise WireError(
+            f"buffer {name!r}: {dtype} {shape} needs {expected} bytes, got {view.nbytes}"
+        )
+    return name, np.frombuffer(view, dtype=dt).reshape(shape)
