@@ -144,7 +144,7 @@ def decode(parts: Sequence[Any]) -> Message:
         raise WireError(f"header is not msgpack: {exc}") from exc
     if not isinstance(header, dict):
         raise WireError(f"header must be a map, got {type(header).__name__}")
-    if header.get("v") != VERSION:
+    if not _is_int(header.get("v")) or header.get("v") != VERSION:
         raise WireError(f"unsupported protocol version {header.get('v')!r}, want {VERSION}")
     kind = header.get("kind")
     if kind not in KINDS:

@@ -1,0 +1,113 @@
+"""`mestream validate`: shipped examples pass; each class of mistake exits 2 and names
+the file, line, YAML path, bad value and what was expected."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, mestream
+
+EXAMPLES = sorted((REPO / "configs").rglob("*.yaml"))
+
+GOOD = """\
+version: 1
+name: t
+sources:
+  cam0:
+    type: testpattern
+    frames: 5
+stages:
+  capture:
+    type: capture
+  publish:
+    type: publish
+    bind: tcp://127.0.0.1:5999
+"""
+
+
+def validate(tmp_path: Path, text: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return subprocess.run(mestream("validate", str(path), *extra), cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: str(p.relative_to(REPO)))
+def test_shipped_configs_validate(path: Path) -> None:
+    out = subprocess.run(mestream("validate", str(path)), cwd=REPO, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "ok" in out.stdout
+
+
+def test_good_config_validates(tmp_path: Path) -> None:
+    assert validate(tmp_path, GOOD).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # unknown key: names it and lists the allowed ones
+        ("    frames: 5", "    frames: 5\n    fsp: 30",
+         ["p.yaml:7:", "sources.cam0.fsp", "unknown key 'fsp'", "fps"]),
+        # wrong type
+        ("    frames: 5", "    frames: many", ["sources.cam0.frames", "'many'", "integer"]),
+        # out of range
+        ("    frames: 5", "    frames: 0", ["sources.cam0.frames", "greater than or equal to 1"]),
+        # unknown source type
+        ("    type: testpattern", "    type: webcam",
+         ["p.yaml:5:", "sources.cam0.type", "'webcam'", "camera"]),
+        # missing required key
+        ("    type: testpattern\n    frames: 5", "    type: file",
+         ["sources.cam0.path", "missing required key 'path'"]),
+        # bad literal
+        ("5999\n", "5999\ntransport:\n  kind: udp\n",
+         ["transport.kind", "'udp'", "'ipc' or 'tcp'"]),
+        # dangling reference
+        ("    type: capture\n", "    type: capture\n    sources: [cam9]\n",
+         ["stages.capture.sources", "unknown source 'cam9'", "cam0"]),
+        # wiring: publish before capture
+        ("  capture:\n    type: capture\n  publish:\n    type: publish\n"
+         "    bind: tcp://127.0.0.1:5999\n",
+         "  publish:\n    type: publish\n  capture:\n    type: capture\n",
+         ["the first stage must be of type capture"]),
+        # not YAML
+        ("  cam0:\n", "  cam0: [\n", ["p.yaml:", "not valid YAML"]),
+    ],
+    ids=["unknown-key", "wrong-type", "range", "bad-tag", "missing", "literal",
+         "reference", "order", "yaml"],
+)
+def test_each_mistake_exits_2_and_names_the_path(tmp_path, old, new, expected) -> None:
+    assert old in GOOD
+    out = validate(tmp_path, GOOD.replace(old, new, 1))
+    assert out.returncode == 2, out.stdout + out.stderr
+    for text in expected:
+        assert text in out.stderr, f"{text!r} not in:\n{out.stderr}"
+
+
+def test_missing_video_file_is_named(tmp_path: Path) -> None:
+    text = GOOD.replace("    type: testpattern\n    frames: 5",
+                        "    type: file\n    path: nowhere/clip.mp4")
+    out = validate(tmp_path, text)
+    assert out.returncode == 2
+    assert "sources.cam0.path: no such file" in out.stderr
+    assert str(tmp_path / "nowhere" / "clip.mp4") in out.stderr  # relative to the YAML
+
+
+def test_env_interpolation_and_overrides(tmp_path: Path, monkeypatch) -> None:
+    text = GOOD.replace("frames: 5", "frames: ${env:MESTREAM_TEST_FRAMES}")
+    out = validate(tmp_path, text)
+    assert out.returncode == 2 and "MESTREAM_TEST_FRAMES is not set" in out.stderr
+    monkeypatch.setenv("MESTREAM_TEST_FRAMES", "7")
+    assert validate(tmp_path, text).returncode == 0
+    out = validate(tmp_path, GOOD, "--set", "stages.publish.hwm=0")
+    assert out.returncode == 2 and "stages.publish.hwm" in out.stderr
+
+
+def test_unreadable_file_exits_2(tmp_path: Path) -> None:
+    out = subprocess.run(mestream("validate", str(tmp_path / "absent.yaml")), cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "cannot read" in out.stderr
