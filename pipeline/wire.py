@@ -168,7 +168,7 @@ def decode(parts: Sequence[Any]) -> Message:
         raise WireError(f"meta must be a map, got {type(meta).__name__}")
     specs = header.get("bufs")
     if not isinstance(specs, list) or len(specs) > MAX_BUFFERS:
-        raise WireError("bufs must be a list of at most %d entries" % MAX_BUFFERS)
+        raise WireError(f"bufs must be a list of at most {MAX_BUFFERS} entries")
     if len(specs) != len(parts) - 2:
         raise WireError(f"header lists {len(specs)} buffers, message has {len(parts) - 2}")
     buffers: dict[str, np.ndarray] = {}
