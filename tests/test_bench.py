@@ -1,0 +1,18 @@
+"""`mestream bench --quick` runs end to end and writes its table (figures are not
+asserted: performance is measured in benchmarks, not in timed tests)."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.conftest import REPO, mestream
+
+
+def test_bench_writes_a_table(tmp_path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    proc = subprocess.run(mestream("bench", "--quick", "--out", str(out)), cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "Machine:" in text and "mestream bench --quick" in text
+    assert text.count("frames/s") == 2 and "| wire encode+decode" in text
