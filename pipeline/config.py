@@ -135,7 +135,10 @@ class PythonSource(Node):
     type: Literal["python"]
     factory: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     options: dict[str, Any] = Field(default_factory=dict)
-    realtime: bool = True
+    realtime: bool = Field(True, description="pace by pts (for sources that are not live)")
+    queue: int = Field(4, ge=1, le=1024, description="for live sources: frames kept "
+                       "before the oldest drops")
+    reconnect: Reconnect = Reconnect()
 
 
 SourceConfig = Annotated[

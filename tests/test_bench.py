@@ -15,4 +15,4 @@ def test_bench_writes_a_table(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
     assert "Machine:" in text and "mestream bench --quick" in text
-    assert text.count("frames/s") == 2 and "| wire encode+decode" in text
+    assert text.count("| capture -> publish") == 2 and "| wire encode+decode" in text

@@ -21,7 +21,6 @@ from typing import Any
 import zmq
 
 from pipeline import wire
-from pipeline.config import LIVE_SOURCE_TYPES
 from pipeline.errors import SourceError
 from pipeline.sockets import open_socket
 from pipeline.sources import BadFrame, Source, open_source
@@ -60,7 +59,6 @@ class CaptureStage(Stage):
     def _run_stream(self, sid: str, last_sent: int | None) -> None:
         cfg = self.ctx.config
         src_cfg = cfg.sources[sid]
-        live = src_cfg.type in LIVE_SOURCE_TYPES
         with open_socket(self.ctx.zmq, zmq.PUSH, self.target, bind=False,
                          sndhwm=cfg.transport.hwm, linger_ms=cfg.transport.linger_ms) as sock:
             sender = Sender(sock, self.ctx.stop)
@@ -71,7 +69,7 @@ class CaptureStage(Stage):
                 self.ctx.metrics.count_error(sid)
                 self._send_eos(sender, sid, 0, 0, "open-failed")
                 return
-            if live:
+            if src.live:  # the source says so: cameras, streams, a python camera driver
                 start = 0 if last_sent is None else last_sent + 1
                 seq, pts, reason = self._run_live(sender, sid, src, src_cfg, start)
             else:
