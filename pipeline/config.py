@@ -186,7 +186,9 @@ class Transport(Node):
     host: str = "127.0.0.1"
     base_port: int = Field(5550, ge=1024, le=65000)
     hwm: int = Field(16, ge=1, le=100000, description="messages per socket queue")
-    linger_ms: int = Field(1000, ge=0)
+    linger_ms: int = Field(
+        30000, ge=0, description="how long a finishing stage waits for the next one to "
+        "take its last messages (files must not lose their tail) before giving up")
 
 
 class Logging(Node):

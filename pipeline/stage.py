@@ -29,7 +29,7 @@ from pipeline import wire
 from pipeline.config import PipelineConfig
 from pipeline.control import ControlClient, identity
 from pipeline.errors import WireError
-from pipeline.metrics import StageMetrics
+from pipeline.metrics import StageMetrics, summary_line
 from pipeline.sockets import open_socket
 from pipeline.wire import Message
 
@@ -193,7 +193,9 @@ class StageRunner:
         control = ControlClient(ctx, self.control_endpoint, self.name, self.replica)
         sockets.callback(control.close)
         self.out = None
-        for down in cfg.downstream(self.name):
+        # Producers (capture) send from their own threads' sockets; the runner opens
+        # the data output only for stages that read an input.
+        for down in cfg.downstream(self.name) if stage.has_input else []:
             if cfg.stages[down].type != "capture":
                 sock = sctx.open_socket(zmq.PUSH, cfg.input_endpoint(down), bind=False,
                                         sndhwm=t.hwm, linger_ms=t.linger_ms)
@@ -225,8 +227,8 @@ class StageRunner:
         if not finished and self.out is not None:
             self._end_open_streams()
         control.done(self.metrics.snapshot(), dict(sctx.progress))
-        log.info("%s %s", identity(self.name, self.replica),
-                 "finished: every stream ended" if finished else "stopped")
+        log.info("%s: %s", "finished: every stream ended" if finished else "stopped",
+                 summary_line(self.metrics.snapshot()))
         return 0
 
     def _heartbeat(self, control: ControlClient) -> None:

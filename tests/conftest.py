@@ -96,7 +96,11 @@ class Run:
         return [p for p in pids if f" stage {stage} " in cmdline(p)]
 
     def wait(self, timeout: float = 60) -> int:
-        return self.proc.wait(timeout=timeout)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"mestream run still running after {timeout}s; its log:\n"
+                                 + self.log) from None
 
     @property
     def log(self) -> str:

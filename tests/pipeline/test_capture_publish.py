@@ -24,6 +24,8 @@ def collect(sub: EventSubscriber, streams: list[str], timeout_s: float = 60) -> 
     sub.timeout_s = timeout_s
     for record in sub.until_end(streams):
         got[record["stream"]].append(record)
+    ended = [s for s in streams if got[s] and got[s][-1]["type"] == "end_of_stream"]
+    assert ended == streams, f"no end_of_stream within {timeout_s}s: {got}"
     return got
 
 
@@ -189,13 +191,20 @@ def test_an_unreadable_file_ends_its_stream_and_the_others_carry_on(tmp_path, ru
         # `run` refuses a missing file up front; a stage started alone must survive it.
         run = run_pipeline(config) if bad == "corrupt.mp4" else None
         if run is None:
+            logs = [(tmp_path / f"{s}.log").open("w") for s in ("publish", "capture")]
             proc = [subprocess.Popen(mestream("stage", s, "--config", str(config)), cwd=REPO,
-                                     stderr=subprocess.DEVNULL) for s in ("publish", "capture")]
-        got = collect(sub, ["bad", "good"])
+                                     stderr=f) for s, f in zip(("publish", "capture"), logs,
+                                                               strict=True)]
+        try:
+            got = collect(sub, ["bad", "good"])
+        finally:
+            if run is None:
+                codes = [p.wait(timeout=30) for p in proc]
+                text = "".join(p.read_text() for p in sorted(tmp_path.glob("*.log")))
     if run is not None:
-        assert run.wait(60) == 0
+        assert run.wait(60) == 0, run.log
     else:
-        assert [p.wait(timeout=30) for p in proc] == [0, 0]
+        assert codes == [0, 0], text
     assert got["bad"][-1]["type"] == "end_of_stream"
     assert got["bad"][-1]["reason"] == "open-failed"
     assert len([r for r in got["good"] if r["type"] == "frame_record"]) == 30
