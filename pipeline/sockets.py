@@ -58,11 +58,6 @@ def open_socket(
         sock.setsockopt(zmq.LINGER, linger_ms)
         sock.setsockopt(zmq.SNDHWM, sndhwm)
         sock.setsockopt(zmq.RCVHWM, rcvhwm)
-        if kind in (zmq.PUSH, zmq.DEALER):
-            # Queue nothing for a peer that is not connected yet: with connect-before-
-            # bind, messages queued on the pending pipe were seen to vanish (7 of 31 in
-            # about 1 run of 6 on a loaded core); now a send waits for the connection.
-            sock.setsockopt(zmq.IMMEDIATE, 1)
         if identity is not None:
             sock.setsockopt(zmq.IDENTITY, identity)
         if kind == zmq.SUB:
