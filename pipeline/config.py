@@ -146,7 +146,6 @@ SourceConfig = Annotated[
     | PythonSource,
     Field(discriminator="type"),
 ]
-LIVE_SOURCE_TYPES = ("camera", "network")
 
 
 class StageBase(Node):
@@ -293,16 +292,6 @@ class PipelineConfig(Node):
 
     def expected_streams(self) -> set[str]:
         return set(self.sources)
-
-    def endless_streams(self) -> set[str]:
-        """Streams that never send end-of-stream by themselves."""
-        out = set()
-        for sid, src in self.sources.items():
-            if src.type in LIVE_SOURCE_TYPES or getattr(src, "loop", False):
-                out.add(sid)
-            elif src.type == "testpattern" and src.frames is None:
-                out.add(sid)
-        return out
 
     def run_dir(self) -> Path:
         if self.transport.ipc_dir is not None:

@@ -34,8 +34,7 @@ class CaptureStage(Stage):
     def setup(self) -> None:
         cfg = self.ctx.config
         self.stream_ids = cfg.sources_of(self.ctx.name, self.ctx.replica)
-        downstream = [d for d in cfg.downstream(self.ctx.name)]
-        self.target = cfg.input_endpoint(downstream[0])
+        self.target = cfg.input_endpoint(cfg.downstream(self.ctx.name)[0])
         self.threads: list[threading.Thread] = []
         # Frames a crashed capture may have handed to ZeroMQ without their reaching
         # the next stage: its send queue plus one partly written message.
