@@ -185,9 +185,12 @@ class Transport(Node):
     host: str = "127.0.0.1"
     base_port: int = Field(5550, ge=1024, le=65000)
     hwm: int = Field(16, ge=1, le=100000, description="messages per socket queue")
+    ack_timeout_s: float = Field(
+        30.0, gt=0, description="how long a finishing stage waits for the next one to "
+        "acknowledge each end-of-stream (files must not lose their tail) before giving up")
     linger_ms: int = Field(
-        30000, ge=0, description="how long a finishing stage waits for the next one to "
-        "take its last messages (files must not lose their tail) before giving up")
+        2000, ge=0, description="ZeroMQ LINGER: how long a closed socket keeps trying to "
+        "deliver what is still queued (a backstop; delivery is confirmed by the acks)")
 
 
 class Logging(Node):

@@ -42,7 +42,8 @@ CLIP = "clip"
 EVENT = "event"
 EOS = "eos"
 HEARTBEAT = "heartbeat"
-KINDS = frozenset({FRAME, FACE, CLIP, EVENT, EOS, HEARTBEAT})
+ACK = "ack"  # receiver -> sender: this stream's end-of-stream (and all before it) arrived
+KINDS = frozenset({FRAME, FACE, CLIP, EVENT, EOS, HEARTBEAT, ACK})
 
 # Only plain numeric dtypes may cross the wire: an object dtype would need pickle.
 DTYPES = frozenset(

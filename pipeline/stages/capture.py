@@ -1,6 +1,6 @@
 """Capture: read sources, stamp seq and pts, send frames downstream.
 
-One thread per source, each with its own PUSH socket (sockets are not thread-safe),
+One thread per source, each with its own DEALER socket (sockets are not thread-safe),
 so a slow or dead source never holds up the others. Files, folders and test patterns
 never lose a frame: they block at the high-water mark. Live sources (cameras,
 network streams) are read by a second thread into a short queue that drops its
@@ -58,7 +58,7 @@ class CaptureStage(Stage):
     def _run_stream(self, sid: str, last_sent: int | None) -> None:
         cfg = self.ctx.config
         src_cfg = cfg.sources[sid]
-        with open_socket(self.ctx.zmq, zmq.PUSH, self.target, bind=False,
+        with open_socket(self.ctx.zmq, zmq.DEALER, self.target, bind=False,
                          sndhwm=cfg.transport.hwm, linger_ms=cfg.transport.linger_ms) as sock:
             sender = Sender(sock, self.ctx.stop)
             try:
@@ -67,6 +67,7 @@ class CaptureStage(Stage):
                 self.log.error("%s", exc)
                 self.ctx.metrics.count_error(sid)
                 self._send_eos(sender, sid, 0, 0, "open-failed")
+                self._wait_for_ack(sender, sid)
                 return
             if src.live:  # the source says so: cameras, streams, a python camera driver
                 start = 0 if last_sent is None else last_sent + 1
@@ -75,6 +76,16 @@ class CaptureStage(Stage):
                 start = 0 if last_sent is None else max(0, last_sent - self.replay_margin)
                 seq, pts, reason = self._run_file(sender, sid, src, src_cfg, start)
             self._send_eos(sender, sid, seq, pts, reason)
+            self._wait_for_ack(sender, sid)
+
+    def _wait_for_ack(self, sender: Sender, sid: str) -> None:
+        """Keep the socket open until the next stage has the end-of-stream: closing
+        right after the last send can lose the stream's tail."""
+        timeout = self.ctx.config.transport.ack_timeout_s
+        if sender.wait_for_acks(timeout):
+            self.ctx.metrics.count_error(sid)
+            self.log.warning("stream %s: the next stage did not acknowledge its end within "
+                             "%.0fs; its last frames may be lost", sid, timeout)
 
     def _send_eos(self, sender: Sender, sid: str, seq: int, pts: int, reason: str) -> None:
         self.log.info("stream %s: end-of-stream after seq %d (%s)", sid, seq - 1, reason)

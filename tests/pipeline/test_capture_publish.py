@@ -132,7 +132,8 @@ def test_streams_on_several_capture_processes_keep_their_own_order(tmp_path, run
 
 def test_a_stage_survives_malformed_messages_and_drops_duplicates(tmp_path):
     """`mestream stage` alone (as on a second host): garbage on its input is counted
-    and dropped, replayed seqs are dropped, the valid messages still come out."""
+    and dropped, replayed seqs are dropped, the valid messages still come out, and the
+    end-of-stream is acknowledged to the sender, which may then close at once."""
     port = free_port()
     config = write_config(tmp_path, {
         "name": "t-garbage",
@@ -150,7 +151,7 @@ def test_a_stage_survives_malformed_messages_and_drops_duplicates(tmp_path):
                                 cwd=REPO, stderr=log)
         ctx = zmq.Context()
         try:
-            with open_socket(ctx, zmq.PUSH, inp, bind=False, linger_ms=2000) as push:
+            with open_socket(ctx, zmq.DEALER, inp, bind=False, linger_ms=0) as push:
                 image = np.zeros((8, 8, 3), np.uint8)
                 garbage = [[b"cam"], [b"cam", b"\xc1\xff"], [b"cam", b"{}", b"x"],
                            wire.encode(Message(wire.FRAME, "cam", 9, 0))]  # no image
@@ -160,11 +161,14 @@ def test_a_stage_survives_malformed_messages_and_drops_duplicates(tmp_path):
                     push.send_multipart(wire.encode(
                         Message(wire.FRAME, "cam", seq, seq * 10, {"image": image})))
                 push.send_multipart(wire.encode(Message(wire.EOS, "cam", 3, 20)))
-                records = list(sub.until_end(["cam"]))
+                assert push.poll(30_000, zmq.POLLIN), "no ack for the end-of-stream"
+                ack = wire.decode(push.recv_multipart())
+            records = list(sub.until_end(["cam"]))
         finally:
             ctx.term()
         assert proc.wait(timeout=30) == 0
     log.close()
+    assert (ack.kind, ack.stream, ack.seq) == (wire.ACK, "cam", 3)
     assert [(r["type"], r["seq"]) for r in records] == [
         ("frame_record", 0), ("frame_record", 1), ("frame_record", 2), ("end_of_stream", 3)]
     text = (tmp_path / "stage.log").read_text()

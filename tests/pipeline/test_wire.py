@@ -27,6 +27,7 @@ def sample(kind: str) -> Message:
         wire.EVENT: {},
         wire.EOS: {},
         wire.HEARTBEAT: {},
+        wire.ACK: {},
     }[kind]
     meta = {"label": "surprise", "probs": [0.1, 0.2, 0.7], "nested": {"a": None}}
     return Message(kind, "cam-0", 41, 1_640_000_000, buffers, meta)
