@@ -83,7 +83,7 @@ def _row(r: dict[str, Any]) -> str:
 def cmd_stage(args: argparse.Namespace) -> int:
     from pipeline.logs import configure_logging
     from pipeline.stage import StageRunner, die_with_parent
-    from pipeline.stages import STAGE_TYPES
+    from pipeline.stages import stage_class
 
     cfg = _load(args.config, args.set, check_files=False)
     if args.name not in cfg.stages:
@@ -96,7 +96,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
     parent = os.environ.get("MESTREAM_PARENT_PID")
     if parent:
         die_with_parent(int(parent))
-    factory = STAGE_TYPES[cfg.stages[args.name].type]
+    factory = stage_class(cfg.stages[args.name].type)
     runner = StageRunner(cfg, args.name, args.replica, factory, control=args.control)
     if args.metrics_port:
         from prometheus_client import start_http_server

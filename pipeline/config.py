@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -176,7 +177,49 @@ class PublishStage(StageBase):
     wait_subscribers_timeout_s: float = Field(30.0, gt=0)
 
 
-StageConfig = Annotated[CaptureStage | PublishStage, Field(discriminator="type")]
+class Tracking(Node):
+    """Which faces become tracks, and for how long."""
+
+    detect_every: int = Field(5, ge=1, le=1000, description="run the face detector on "
+                              "every k-th frame; landmarks track the faces in between")
+    max_faces: int = Field(1, ge=1, le=32, description="faces tracked per stream, "
+                           "largest first")
+    max_absence_ms: float = Field(1000.0, gt=0, description="a track not seen for this "
+                                  "long ends; a face found sooner near it keeps its id")
+    min_score: float = Field(0.5, ge=0, le=1, description="detection confidence")
+    min_face_px: int = Field(32, ge=8, description="smaller faces are ignored")
+
+
+class Alignment(Node):
+    """The canonical face and how its transform is stabilised over time."""
+
+    size: int = Field(128, ge=32, le=512, description="aligned face side (64 for STCNN)")
+    region_size: int = Field(32, ge=8, le=256, description="eye and mouth crop side")
+    stabilise: Literal["one_euro", "hold", "none"] = Field(
+        "one_euro", description="one_euro: smooth the rigid transform only; hold: keep an "
+        "anchor frame's transform until hold_ms passed or the head moved max_drift_px")
+    min_cutoff_hz: float = Field(0.5, gt=0, description="One-Euro cutoff at rest")
+    beta: float = Field(0.05, ge=0, description="One-Euro speed coefficient")
+    hold_ms: float = Field(1000.0, gt=0)
+    max_drift_px: float = Field(2.0, gt=0, description="canonical px")
+
+
+class AlignStage(StageBase):
+    """Detects, tracks and aligns faces; emits one face message per track and frame.
+    Streams are sharded over ``replicas`` worker processes (a stream always goes to the
+    same worker, so its order is kept)."""
+
+    type: Literal["align"]
+    replicas: int = Field(1, ge=1, le=64)
+    backend: Literal["mediapipe", "retinaface"] = Field(
+        "mediapipe", description="mediapipe: BlazeFace + 478-point mesh (Apache-2.0); "
+        "retinaface: RetinaFace-MobileNet0.25, 5 points, on ONNX Runtime (MIT)")
+    tracking: Tracking = Tracking()
+    alignment: Alignment = Alignment()
+
+
+StageConfig = Annotated[CaptureStage | AlignStage | PublishStage,
+                        Field(discriminator="type")]
 
 
 class Transport(Node):
@@ -253,9 +296,6 @@ class PipelineConfig(Node):
                     raise ValueError(f"stages.{name}: no stage reads from this capture "
                                      "stage; add one after it (e.g. type: publish)")
             else:
-                if getattr(stage, "replicas", 1) != 1:
-                    raise ValueError(f"stages.{name}.replicas: only capture stages "
-                                     "run replicas so far")
                 up = self.upstream(name)
                 if up not in self.stages or names.index(up) >= names.index(name):
                     raise ValueError(
@@ -293,22 +333,47 @@ class PipelineConfig(Node):
         ids = cfg.sources or list(self.sources)
         return ids[replica :: self.replicas(stage)]
 
-    def expected_streams(self) -> set[str]:
-        return set(self.sources)
+    def shard_of(self, stage: str, stream: str) -> int:
+        """The replica of ``stage`` that handles ``stream``: streams are dealt round-robin
+        in the order of ``sources``, so one stream always meets the same worker."""
+        n = self.replicas(stage)
+        if n == 1:
+            return 0
+        ids = list(self.sources)
+        if stream in ids:
+            return ids.index(stream) % n
+        return zlib.crc32(stream.encode()) % n  # a stream the YAML does not name
+
+    def expected_streams(self, stage: str | None = None, replica: int = 0) -> set[str]:
+        """The streams whose end-of-stream one replica of ``stage`` waits for."""
+        if stage is None or self.replicas(stage) == 1:
+            return set(self.sources)
+        return {s for s in self.sources if self.shard_of(stage, s) == replica}
 
     def run_dir(self) -> Path:
         if self.transport.ipc_dir is not None:
             return self.transport.ipc_dir
         return Path(tempfile.gettempdir()) / f"mestream-{os.getuid()}" / self.name
 
-    def input_endpoint(self, stage: str) -> str:
+    def input_endpoint(self, stage: str, replica: int = 0) -> str:
+        """Where one replica of ``stage`` binds its input. Replicas after the first get
+        ``.<replica>`` added to an ipc path, or ``+ replica`` to a tcp port."""
         cfg = self.stages[stage]
         if cfg.endpoint:
-            return cfg.endpoint
+            if replica == 0:
+                return cfg.endpoint
+            if cfg.endpoint.startswith("tcp://"):
+                host, port = cfg.endpoint.rsplit(":", 1)
+                return f"{host}:{int(port) + replica}"
+            return f"{cfg.endpoint}.{replica}"
         if self.transport.kind == "ipc":
-            return f"ipc://{self.run_dir() / (stage + '.ipc')}"
-        index = list(self.stages).index(stage)
-        return f"tcp://{self.transport.host}:{self.transport.base_port + 1 + index}"
+            suffix = f".{replica}" if replica else ""
+            return f"ipc://{self.run_dir() / (stage + suffix + '.ipc')}"
+        # One port per (stage, replica) that binds an input, in pipeline order.
+        slots = [(n, r) for n in self.stages if self.stages[n].type != "capture"
+                 for r in range(self.replicas(n))]
+        port = self.transport.base_port + 1 + slots.index((stage, replica))
+        return f"tcp://{self.transport.host}:{port}"
 
     def control_endpoint(self) -> str:
         if self.transport.kind == "ipc":

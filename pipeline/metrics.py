@@ -24,7 +24,8 @@ from prometheus_client.registry import Collector
 #   malformed - a message failed to decode
 #   duplicate - a message with a seq already seen (replay after a restart)
 #   stale     - a message that arrived after its stream had ended
-DROP_REASONS = ("hwm", "malformed", "duplicate", "stale", "read")
+#   no_face   - a frame in which the align stage found no face (it emits nothing)
+DROP_REASONS = ("hwm", "malformed", "duplicate", "stale", "read", "no_face")
 
 
 class _StreamCounters:

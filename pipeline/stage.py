@@ -43,9 +43,10 @@ SEND_GIVE_UP_S = 5.0  # after a stop request, how long to try to deliver what is
 
 @dataclass
 class StreamState:
-    """What a stage knows of one incoming stream."""
+    """What a stage knows of one incoming stream: the last seq per lane (a lane is
+    the stream itself for frames, one face track for per-face kinds)."""
 
-    last_seq: int = -1
+    last_seq: dict[int | None, int] = field(default_factory=dict)
     ended: bool = False
 
 
@@ -61,7 +62,7 @@ class StageContext:
     stop: threading.Event
     sockets: ExitStack
     progress: dict[str, int] = field(default_factory=dict)
-    output: Sender | None = None
+    output: Output | None = None
 
     @property
     def settings(self) -> Any:
@@ -167,6 +168,34 @@ class Sender:
                 del self.unacked[ack.stream]
 
 
+class Output:
+    """A stage's data output: one :class:`Sender` per replica of the next stage; each
+    message goes to the replica that handles its stream (``PipelineConfig.shard_of``)."""
+
+    def __init__(self, senders: list[Sender], route: Callable[[str], int]):
+        self.senders = senders
+        self.route = route
+
+    def send(self, msg: Message) -> bool:
+        return self.senders[self.route(msg.stream)].send(msg)
+
+    def broadcast_nowait(self, msg: Message) -> None:
+        """For heartbeats: to every replica, never waiting for room."""
+        parts = wire.encode(msg)
+        for sender in self.senders:
+            try:
+                sender.sock.send_multipart(parts, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                pass
+
+    def wait_for_acks(self, timeout_s: float) -> list[str]:
+        deadline = time.monotonic() + timeout_s
+        missing: list[str] = []
+        for sender in self.senders:
+            missing += sender.wait_for_acks(max(0.0, deadline - time.monotonic()))
+        return sorted(missing)
+
+
 def install_signal_handlers(stop: threading.Event) -> None:
     def handler(signum: int, _frame: Any) -> None:
         log.info("%s received: finishing", signal.Signals(signum).name)
@@ -209,7 +238,7 @@ class StageRunner:
         self.metrics = StageMetrics(name, replica)
         self.streams: dict[str, StreamState] = {}
         self._last_heartbeat = 0.0
-        self.out: Sender | None = None
+        self.out: Output | None = None
 
     def run(self) -> int:
         """Run until every stream ended or a stop was requested. Returns the exit code."""
@@ -227,18 +256,21 @@ class StageRunner:
         inp = None
         stage = self.factory(sctx)
         if stage.has_input:
-            inp = sctx.open_socket(zmq.ROUTER, cfg.input_endpoint(self.name), bind=True,
-                                   rcvhwm=t.hwm, linger_ms=t.linger_ms)
+            inp = sctx.open_socket(zmq.ROUTER, cfg.input_endpoint(self.name, self.replica),
+                                   bind=True, rcvhwm=t.hwm, linger_ms=t.linger_ms)
         control = ControlClient(ctx, self.control_endpoint, self.name, self.replica)
         sockets.callback(control.close)
         self.out = None
         # Producers (capture) send from their own threads' sockets; the runner opens
         # the data output only for stages that read an input.
         for down in cfg.downstream(self.name) if stage.has_input else []:
-            if cfg.stages[down].type != "capture":
-                sock = sctx.open_socket(zmq.DEALER, cfg.input_endpoint(down), bind=False,
+            senders = []
+            for r in range(cfg.replicas(down)):
+                sock = sctx.open_socket(zmq.DEALER, cfg.input_endpoint(down, r), bind=False,
                                         sndhwm=t.hwm, linger_ms=t.linger_ms)
-                self.out = Sender(sock, self.stop, on_wait=lambda: self._heartbeat(control))
+                senders.append(Sender(sock, self.stop,
+                                      on_wait=lambda: self._heartbeat(control)))
+            self.out = Output(senders, lambda sid, down=down: cfg.shard_of(down, sid))
         sctx.output = self.out
         self.sctx = sctx
         stage.setup()
@@ -248,7 +280,7 @@ class StageRunner:
             return 0
         log.info("%s running (pid %d)", identity(self.name, self.replica), os.getpid())
         stage.start({k: int(v) for k, v in go.get("resume", {}).items()})
-        expected = cfg.expected_streams()
+        expected = cfg.expected_streams(self.name, self.replica)
         while not self.stop.is_set():
             self._heartbeat(control)
             if inp is None:
@@ -283,12 +315,8 @@ class StageRunner:
         self._last_heartbeat = now
         control.heartbeat(self.metrics.snapshot(), dict(self.sctx.progress))
         if self.out is not None:  # liveness for downstream; never waits for room
-            beat = Message(wire.HEARTBEAT, identity(self.name, self.replica), 0,
-                           time.monotonic_ns())
-            try:
-                self.out.sock.send_multipart(wire.encode(beat), flags=zmq.NOBLOCK)
-            except zmq.Again:
-                pass
+            self.out.broadcast_nowait(Message(
+                wire.HEARTBEAT, identity(self.name, self.replica), 0, time.monotonic_ns()))
 
     def _handle(self, stage: Stage, inp: zmq.Socket, parts: list[Any]) -> None:
         peer, parts = parts[0], parts[1:]  # the ROUTER's routing id of the sender
@@ -314,17 +342,18 @@ class StageRunner:
         state = self.streams.setdefault(msg.stream, StreamState())
         if state.ended:
             if msg.seq == 0 and msg.kind != wire.EOS:  # a new session of the stream
-                state.ended, state.last_seq = False, -1
+                state.ended, state.last_seq = False, {}
             else:
                 self.metrics.count_drop(msg.stream, "stale")
                 return
         if msg.kind != wire.EOS:
-            if msg.seq <= state.last_seq:
+            last = state.last_seq.get(msg.track, -1)
+            if msg.seq <= last:
                 self.metrics.count_drop(msg.stream, "duplicate")
                 return
-            if msg.seq > state.last_seq + 1:
-                self.metrics.count_gap(msg.stream, msg.seq - state.last_seq - 1)
-            state.last_seq = msg.seq
+            if msg.seq > last + 1 and msg.track is None:  # a track may skip frames
+                self.metrics.count_gap(msg.stream, msg.seq - last - 1)
+            state.last_seq[msg.track] = msg.seq
         self.metrics.count_in(msg.stream)
         try:
             if msg.kind == wire.EOS:
@@ -350,4 +379,5 @@ class StageRunner:
     def _end_open_streams(self) -> None:
         for sid, st in self.streams.items():
             if not st.ended:
-                self.send(Message(wire.EOS, sid, st.last_seq + 1, 0, meta={"reason": "stopped"}))
+                seq = max(st.last_seq.values(), default=-1) + 1
+                self.send(Message(wire.EOS, sid, seq, 0, meta={"reason": "stopped"}))

@@ -3,7 +3,8 @@
 A message is a ZeroMQ multipart message ``[topic, header, *buffers]``:
 
 - ``topic``: the stream id, UTF-8.
-- ``header``: a msgpack map ``{v, kind, stream, seq, pts_ns, bufs, meta}``; ``bufs``
+- ``header``: a msgpack map ``{v, kind, stream, seq, pts_ns, bufs, meta}`` (plus
+  ``track`` for per-face kinds); ``bufs``
   lists, for each following part, its ``name``, ``dtype`` (numpy name, little-endian)
   and ``shape``.
 - ``buffers``: raw C-contiguous array bytes, sent with ``copy=False`` and viewed on
@@ -58,6 +59,14 @@ MAX_HEADER_BYTES = 64 * 1024
 # Buffers a kind must carry: name -> (allowed dtypes, allowed ndims).
 REQUIRED_BUFFERS: dict[str, dict[str, tuple[frozenset[str], frozenset[int]]]] = {
     FRAME: {"image": (frozenset({"uint8"}), frozenset({2, 3}))},
+    FACE: {
+        "face": (frozenset({"uint8"}), frozenset({3})),        # (S, S, 3) aligned BGR
+        "gray": (frozenset({"uint8"}), frozenset({2})),        # (S, S)
+        "eyes": (frozenset({"uint8"}), frozenset({2})),        # (R, R) gray
+        "mouth": (frozenset({"uint8"}), frozenset({2})),       # (R, R) gray
+        "landmarks": (frozenset({"float32"}), frozenset({2})),  # (N, 2) image px
+        "transform": (frozenset({"float32"}), frozenset({2})),  # (2, 3) image -> face
+    },
 }
 
 
@@ -72,6 +81,8 @@ class Message:
         pts_ns: presentation time in nanoseconds from the source, never the wall clock.
         buffers: named arrays, sent raw; any dtype in ``DTYPES``.
         meta: small JSON-like values (str, int, float, bool, None, lists, maps).
+        track: the face track within the stream (face, clip and event messages); one
+            frame may yield several faces with the same ``seq``, one per track.
     """
 
     kind: str
@@ -80,6 +91,7 @@ class Message:
     pts_ns: int
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    track: int | None = None
 
 
 def encode(msg: Message) -> list[bytes | np.ndarray]:
@@ -107,6 +119,8 @@ def encode(msg: Message) -> list[bytes | np.ndarray]:
         "bufs": bufs,
         "meta": msg.meta,
     }
+    if msg.track is not None:
+        header["track"] = int(msg.track)
     return [msg.stream.encode(), msgpack.packb(header, use_bin_type=True), *arrays]
 
 
@@ -164,6 +178,9 @@ def decode(parts: Sequence[Any]) -> Message:
         raise WireError(f"seq must be a non-negative integer, got {seq!r}")
     if not _is_int(pts_ns):
         raise WireError(f"pts_ns must be an integer, got {pts_ns!r}")
+    track = header.get("track")
+    if track is not None and (not _is_int(track) or track < 0):
+        raise WireError(f"track must be a non-negative integer, got {track!r}")
     meta = header.get("meta", {})
     if not isinstance(meta, dict):
         raise WireError(f"meta must be a map, got {type(meta).__name__}")
@@ -187,7 +204,7 @@ def decode(parts: Sequence[Any]) -> Message:
                 f"{kind}.{name} must be {'/'.join(sorted(dtypes))} with ndim in "
                 f"{sorted(ndims)}, got {arr.dtype.name} {arr.shape}"
             )
-    return Message(kind, stream, seq, pts_ns, buffers, meta)
+    return Message(kind, stream, seq, pts_ns, buffers, meta, track)
 
 
 def _decode_buffer(spec: Any, part: Any) -> tuple[str, np.ndarray]:

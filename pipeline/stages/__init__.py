@@ -1,12 +1,23 @@
-"""The stages a pipeline YAML can name, by ``type``."""
+"""The stages a pipeline YAML can name, by ``type``.
+
+Each stage module is imported only by the process that runs it, so a publish process
+never loads face models and a capture process never loads an inference engine.
+"""
 
 from __future__ import annotations
 
-from pipeline.stage import Stage
-from pipeline.stages.capture import CaptureStage
-from pipeline.stages.publish import PublishStage
+from importlib import import_module
 
-STAGE_TYPES: dict[str, type[Stage]] = {
-    "capture": CaptureStage,
-    "publish": PublishStage,
+from pipeline.stage import Stage
+
+STAGE_TYPES: dict[str, str] = {
+    "capture": "pipeline.stages.capture:CaptureStage",
+    "align": "pipeline.stages.align:AlignStage",
+    "publish": "pipeline.stages.publish:PublishStage",
 }
+
+
+def stage_class(type_name: str) -> type[Stage]:
+    """The class implementing stage type ``type_name``."""
+    module, _, name = STAGE_TYPES[type_name].partition(":")
+    return getattr(import_module(module), name)

@@ -34,7 +34,7 @@ class CaptureStage(Stage):
     def setup(self) -> None:
         cfg = self.ctx.config
         self.stream_ids = cfg.sources_of(self.ctx.name, self.ctx.replica)
-        self.target = cfg.input_endpoint(cfg.downstream(self.ctx.name)[0])
+        self.next_stage = cfg.downstream(self.ctx.name)[0]
         self.threads: list[threading.Thread] = []
         # Frames a crashed capture may have handed to ZeroMQ without their reaching
         # the next stage: its send queue plus one partly written message.
@@ -58,7 +58,9 @@ class CaptureStage(Stage):
     def _run_stream(self, sid: str, last_sent: int | None) -> None:
         cfg = self.ctx.config
         src_cfg = cfg.sources[sid]
-        with open_socket(self.ctx.zmq, zmq.DEALER, self.target, bind=False,
+        # Each stream goes to the replica of the next stage that handles it.
+        target = cfg.input_endpoint(self.next_stage, cfg.shard_of(self.next_stage, sid))
+        with open_socket(self.ctx.zmq, zmq.DEALER, target, bind=False,
                          sndhwm=cfg.transport.hwm, linger_ms=cfg.transport.linger_ms) as sock:
             sender = Sender(sock, self.ctx.stop)
             try:

@@ -30,6 +30,9 @@ def record_of(msg: Message) -> dict[str, Any]:
         return {"type": "end_of_stream", **base, "reason": msg.meta.get("reason", "")}
     if msg.kind == wire.EVENT:
         return {"type": "event", **base, **msg.meta}
+    if msg.kind == wire.FACE:  # an aligned face: what a pipeline ending at align shows
+        return {"type": "face", **base, "track": msg.track, **msg.meta,
+                "shapes": {name: list(arr.shape) for name, arr in msg.buffers.items()}}
     shapes = {name: list(arr.shape) for name, arr in msg.buffers.items()}
     rec = {"type": f"{msg.kind}_record", **base, "shapes": shapes}
     if msg.kind == wire.FRAME:

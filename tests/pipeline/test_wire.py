@@ -20,8 +20,12 @@ def sample(kind: str) -> Message:
     rng = np.random.default_rng(0)
     buffers = {
         wire.FRAME: {"image": rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)},
-        wire.FACE: {"face": rng.random((128, 128), dtype=np.float32),
-                    "landmarks": rng.random((478, 2)).astype(np.float32)},
+        wire.FACE: {"face": rng.integers(0, 255, (128, 128, 3), dtype=np.uint8),
+                    "gray": np.zeros((128, 128), np.uint8),
+                    "eyes": np.zeros((32, 32), np.uint8),
+                    "mouth": np.zeros((32, 32), np.uint8),
+                    "landmarks": rng.random((478, 2)).astype(np.float32),
+                    "transform": np.eye(2, 3, dtype=np.float32)},
         wire.CLIP: {"face": rng.random((18, 64, 64), dtype=np.float32),
                     "eyes": np.zeros((18, 32, 32), np.float16)},
         wire.EVENT: {},
@@ -30,15 +34,16 @@ def sample(kind: str) -> Message:
         wire.ACK: {},
     }[kind]
     meta = {"label": "surprise", "probs": [0.1, 0.2, 0.7], "nested": {"a": None}}
-    return Message(kind, "cam-0", 41, 1_640_000_000, buffers, meta)
+    track = 3 if kind in (wire.FACE, wire.CLIP, wire.EVENT) else None
+    return Message(kind, "cam-0", 41, 1_640_000_000, buffers, meta, track)
 
 
 @pytest.mark.parametrize("kind", sorted(wire.KINDS))
 def test_every_kind_round_trips(kind: str) -> None:
     msg = sample(kind)
     back = decode(encode(msg))
-    assert (back.kind, back.stream, back.seq, back.pts_ns, back.meta) == (
-        msg.kind, msg.stream, msg.seq, msg.pts_ns, msg.meta)
+    assert (back.kind, back.stream, back.seq, back.pts_ns, back.meta, back.track) == (
+        msg.kind, msg.stream, msg.seq, msg.pts_ns, msg.meta, msg.track)
     assert list(back.buffers) == list(msg.buffers)
     for name, arr in msg.buffers.items():
         assert back.buffers[name].dtype == arr.dtype
