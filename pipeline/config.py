@@ -198,10 +198,14 @@ class Alignment(Node):
     stabilise: Literal["one_euro", "hold", "none"] = Field(
         "one_euro", description="one_euro: smooth the rigid transform only; hold: keep an "
         "anchor frame's transform until hold_ms passed or the head moved max_drift_px")
-    min_cutoff_hz: float = Field(0.5, gt=0, description="One-Euro cutoff at rest")
-    beta: float = Field(0.05, ge=0, description="One-Euro speed coefficient")
-    hold_ms: float = Field(1000.0, gt=0)
-    max_drift_px: float = Field(2.0, gt=0, description="canonical px")
+    # Defaults measured at 128 px, 25 fps (pipeline/faces/alignment.py): 0.02 px transform
+    # jitter on a still face with sensor noise; a 6 px head step followed in 2 frames.
+    min_cutoff_hz: float = Field(0.3, gt=0, description="One-Euro cutoff at rest")
+    beta: float = Field(0.3, ge=0, description="One-Euro speed coefficient")
+    d_cutoff_hz: float = Field(1.0, gt=0, description="One-Euro derivative cutoff")
+    hold_ms: float = Field(2000.0, gt=0, description="hold: longest time on one anchor")
+    max_drift_px: float = Field(1.0, gt=0, description="hold: re-anchor when the stable "
+                                "points moved this far (canonical px, mean)")
 
 
 class AlignStage(StageBase):

@@ -1,0 +1,112 @@
+"""Align: frames in, one aligned face per tracked person out.
+
+Per stream, a :class:`~pipeline.faces.tracker.FaceTracker` finds faces (detector every
+``tracking.detect_every`` frames, landmarks tracking them in between) and a
+:class:`~pipeline.faces.alignment.FaceAligner` warps each onto the canonical face with
+a stabilised rigid transform, then cuts the eye and mouth regions that MicroExpFuseNet
+reads. A frame without a face emits nothing and is counted (``dropped{reason="no_face"}``).
+End-of-stream passes through. Run several replicas to spread streams over processes:
+a stream always goes to the same replica, so its order is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipeline import wire
+from pipeline.faces.alignment import FaceAligner
+from pipeline.faces.backend import FaceBackend, open_backend
+from pipeline.faces.tracker import FaceTracker
+from pipeline.stage import Stage
+from pipeline.wire import Message
+
+
+@dataclass
+class StreamFaces:
+    """The per-stream state: its tracker and its aligner."""
+
+    tracker: FaceTracker
+    aligner: FaceAligner
+
+    def close(self) -> None:
+        self.tracker.close()
+
+
+class AlignStage(Stage):
+    def setup(self) -> None:
+        s = self.ctx.settings
+        self.backend: FaceBackend = open_backend(s.backend)
+        self.streams: dict[str, StreamFaces] = {}
+        # Load the models now, before the stage reports ready, so the first frame
+        # does not wait for them.
+        warm = self.backend.detector()
+        warm.detect(np.zeros((64, 64, 3), np.uint8))
+        warm.close()
+        self.log.info("face backend %s (%s landmarks)", self.backend.name, self.backend.scheme)
+
+    def _faces_of(self, stream: str) -> StreamFaces:
+        st = self.streams.get(stream)
+        if st is None:
+            s = self.ctx.settings
+            t, a = s.tracking, s.alignment
+            st = StreamFaces(
+                FaceTracker(self.backend, detect_every=t.detect_every, max_faces=t.max_faces,
+                            max_absence_ms=t.max_absence_ms, min_score=t.min_score,
+                            min_face_px=t.min_face_px),
+                FaceAligner(size=a.size, region_size=a.region_size, stabilise=a.stabilise,
+                            min_cutoff_hz=a.min_cutoff_hz, beta=a.beta,
+                            d_cutoff_hz=a.d_cutoff_hz, hold_ms=a.hold_ms,
+                            max_drift_px=a.max_drift_px))
+            self.streams[stream] = st
+        return st
+
+    def process(self, msg: Message) -> Iterable[Message]:
+        if msg.kind != wire.FRAME:
+            return (msg,)
+        image = msg.buffers["image"]
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        st = self._faces_of(msg.stream)
+        tracks = st.tracker.update(image, msg.pts_ns)
+        for ended in st.tracker.pop_ended():
+            st.aligner.forget(ended)
+        if not tracks:
+            self.ctx.metrics.count_drop(msg.stream, "no_face")
+            return ()
+        out = []
+        for track in tracks:
+            face = st.aligner.align(track.id, image, track.landmarks, msg.pts_ns,
+                                    track.det_score)
+            q = face.quality
+            out.append(Message(
+                wire.FACE, msg.stream, msg.seq, msg.pts_ns,
+                buffers={"face": face.face, "gray": face.gray, "eyes": face.eyes,
+                         "mouth": face.mouth,
+                         "landmarks": track.landmarks.points.astype(np.float32),
+                         "transform": face.transform.astype(np.float32)},
+                meta={"scheme": track.landmarks.scheme,
+                      "box": [round(float(v), 1) for v in track.box],
+                      "anchor_pts_ns": int(face.anchor_pts_ns),
+                      "quality": {"score": round(float(q.score), 4),
+                                  "yaw_deg": round(float(q.yaw_deg), 1),
+                                  "pitch_deg": round(float(q.pitch_deg), 1),
+                                  "roll_deg": round(float(q.roll_deg), 1),
+                                  "blur": round(float(q.blur), 1)},
+                      "frame_shape": list(image.shape[:2])},
+                track=track.id))
+        return out
+
+    def on_stream_end(self, msg: Message) -> Iterable[Message]:
+        st = self.streams.pop(msg.stream, None)
+        if st is not None:
+            st.close()
+        return (msg,)
+
+    def close(self) -> None:
+        for st in self.streams.values():
+            st.close()
+        self.streams.clear()
