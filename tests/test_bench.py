@@ -16,3 +16,4 @@ def test_bench_writes_a_table(tmp_path) -> None:
     text = out.read_text()
     assert "Machine:" in text and "mestream bench --quick" in text
     assert text.count("| capture -> publish") == 2 and "| wire encode+decode" in text
+    assert "| align jitter, still face" in text and text.count("| align worker,") == 4
