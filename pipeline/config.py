@@ -142,9 +142,29 @@ class PythonSource(Node):
     reconnect: Reconnect = Reconnect()
 
 
+class SyntheticSource(Node):
+    """Synthetic micro-expressions on real faces, generated live with exact ground truth
+    (``pipeline.synth``): the demo's camera. Everything it shows is synthetic."""
+
+    type: Literal["synthetic"]
+    seed: int = Field(0, ge=0, description="same seed, same frames")
+    fps: float = Field(30.0, gt=0, le=1000)
+    width: int = Field(640, ge=64, le=8192)
+    height: int = Field(480, ge=64, le=8192)
+    seconds: float | None = Field(None, gt=0, description="null = endless")
+    faces: list[Path] = Field(default_factory=list, description="base face images, videos "
+                              "or folders (default: the bundled astronaut and GRID clip)")
+    label_set: Literal["megc3", "casme_sq3", "casme2"] = "megc3"
+    events_per_minute: float = Field(6.0, ge=0, le=600)
+    micro_fraction: float = Field(0.7, ge=0, le=1, description="share of micro (vs macro) "
+                                  "expressions")
+    noise_sigma: float = Field(2.0, ge=0, le=50, description="sensor noise, grey levels")
+    realtime: bool = Field(True, description="pace by pts, as a camera would")
+
+
 SourceConfig = Annotated[
     FileSource | ImageFolderSource | CameraSource | NetworkSource | TestPatternSource
-    | PythonSource,
+    | PythonSource | SyntheticSource,
     Field(discriminator="type"),
 ]
 
@@ -571,6 +591,9 @@ def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
         path = getattr(src, "path", None)
         if path is not None and not path.is_absolute():
             src = src.model_copy(update={"path": (base / path).resolve()})
+        if src.type == "synthetic" and src.faces:
+            src = src.model_copy(update={"faces": [p if p.is_absolute() else (base / p).resolve()
+                                                   for p in src.faces]})
         sources[sid] = src
     transport = cfg.transport
     if transport.ipc_dir is not None and not transport.ipc_dir.is_absolute():
@@ -610,5 +633,10 @@ def check_paths(cfg: PipelineConfig, source: str = "<config>") -> None:
             errors.append(f"{source}: sources.{sid}.path: no such file {str(src.path)!r}")
         if src.type == "images" and not src.path.is_dir():
             errors.append(f"{source}: sources.{sid}.path: no such folder {str(src.path)!r}")
+        if src.type == "synthetic":
+            for i, face in enumerate(src.faces):
+                if not face.exists():
+                    errors.append(f"{source}: sources.{sid}.faces.{i}: no such file or "
+                                  f"folder {str(face)!r}")
     if errors:
         raise ConfigError(errors)

@@ -1,4 +1,2 @@
-"""Training side (owns torch): models, dataset readers, protocols, ONNX export.
-
-Nothing here yet: the models and readers arrive with issue 5.
-"""
+"""Training side (owns torch): the papers' models, dataset readers, protocols, training,
+ONNX export. The runtime (``pipeline``, ``engines``) never imports this package."""
