@@ -3,5 +3,7 @@ this package)."""
 
 from train.models.fusenet import MicroExpFuseNetIntermediate, MicroExpFuseNetLate
 from train.models.stcnn import MicroExpSTCNN
+from train.models.time_contrast import TimeContrastedMemoryNet
 
-__all__ = ["MicroExpFuseNetIntermediate", "MicroExpFuseNetLate", "MicroExpSTCNN"]
+__all__ = ["MicroExpFuseNetIntermediate", "MicroExpFuseNetLate", "MicroExpSTCNN",
+           "TimeContrastedMemoryNet"]

@@ -1,0 +1,329 @@
+"""TimeContrastedMemoryNet: spatial + temporal CNNs, a time-contrasted feature and a
+recurrent "visual memory" for ME spotting, class and intensity.
+
+**This is a RECONSTRUCTION, not the paper's network.** Nag, Bhunia, Konwer, Roy, "Facial
+Micro-Expression Spotting and Recognition using Time Contrasted Feature with Visual Memory",
+ICASSP 2019 (arXiv 1902.03514). Its full text could not be obtained; only the abstract and
+index keywords were (../shared/docs/papers.md, section 2).
+
+Confirmed by the abstract and keywords:
+
+- a joint architecture of a *spatial* network and a *temporal* (optical-flow) network;
+- *time-contrasted features* computed from the **feature maps**, credited for spotting;
+- a *memory module* that predicts the ME **class** and the ME **intensity** across frames;
+- evaluation on CASME II.
+
+Our choices (papers.md 2.3, each behind a constructor switch; none is from the paper):
+
+- backbone: a small VGG-style 2D CNN per frame (``widths``, ``batchnorm``), trained from
+  scratch, gray 64 x 64 faces by default;
+- temporal input (``temporal_input``): frame differences ``x_t - x_{t-1}`` (first = 0,
+  computed in the model) or optical flow ``(u, v)`` computed *outside* the model during
+  data preparation (e.g. ``cv2.calcOpticalFlowFarneback`` or TV-L1 between frame ``t-1`` and
+  ``t``, or between the onset and ``t``; flow of frame 0 = 0), so the model needs no OpenCV;
+- the contrast formula (``contrast``, ``context_k``, ``keep_raw``): ``X_t`` minus the mean of
+  ``X_{t-k..t+k}`` (replicate-padded at the ends), or ``X_t - X_0``, or none;
+- the memory cell (``memory``): ConvGRU (after Tokmakov et al., "Learning Video Object
+  Segmentation with Visual Memory", ICCV 2017, which the title echoes), or a GRU / LSTM on
+  spatially pooled features; unidirectional, so the per-frame state is causal;
+- the heads: a per-frame ME-ness logit (spotting), clip logits from the pooled hidden
+  states (``pool``), and a clip intensity (``intensity``: regression or ``intensity_levels``
+  classes); CASME II has no official intensity label, so where the target comes from is
+  the training script's choice;
+- the loss (:func:`time_contrast_loss`): BCE(spot) + CE(class) + lambda * intensity loss.
+
+Every switch setting exports to ONNX (opset 17, TorchScript exporter): the contrast uses
+``avg_pool1d`` over a replicate-padded time axis and the ConvGRU is an unrolled loop over T
+(T is fixed at export; the batch axis can be dynamic).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CONTRASTS = ("context", "onset", "none")
+MEMORIES = ("convgru", "gru", "lstm")
+POOLS = ("last", "mean", "max")
+INTENSITIES = ("regression", "classes")
+TEMPORAL_INPUTS = ("difference", "flow")
+
+
+class TimeContrastOutput(NamedTuple):
+    """The three heads' logits. A NamedTuple, so ``torch.onnx.export`` sees a plain tuple
+    (outputs ``spot``, ``label``, ``intensity`` in that order)."""
+
+    spot: torch.Tensor
+    """``(N, T)`` per-frame ME-ness logits (spotting)."""
+    label: torch.Tensor
+    """``(N, num_classes [+ 1])`` clip class logits."""
+    intensity: torch.Tensor
+    """``(N,)`` intensity score (regression) or ``(N, L)`` intensity-level logits."""
+
+
+def time_contrast(x: torch.Tensor, mode: str = "context", k: int = 2) -> torch.Tensor:
+    """The time-contrasted feature of ``x`` of shape ``(N, T, ...)`` (time is axis 1).
+
+    - ``"context"``: ``TC_t = X_t - mean(X_{t-k}, ..., X_{t+k})``, the window replicate-padded
+      at both ends (computed with ``avg_pool1d``, so it exports to ONNX). Cancels anything
+      constant or linear in time over the window and keeps brief local changes; it needs
+      ``k`` future frames (``k`` frames of latency when streaming).
+    - ``"onset"``: ``TC_t = X_t - X_0`` (the first frame of the clip as the reference).
+    - ``"none"``: zeros (no contrast).
+
+    Example:
+        >>> x = torch.zeros(1, 5, 2)
+        >>> x[0, 2] = 5.0
+        >>> time_contrast(x, "context", k=2)[0, :, 0]
+        tensor([-1., -1.,  4., -1., -1.])
+    """
+    if mode == "onset":
+        return x - x[:, :1]
+    if mode == "none":
+        return torch.zeros_like(x)
+    if mode != "context":
+        raise ValueError(f"contrast must be one of {CONTRASTS}, got {mode!r}")
+    if k < 1:
+        raise ValueError(f"context_k must be >= 1, got {k}")
+    seq = x.reshape(x.shape[0], x.shape[1], -1).transpose(1, 2)    # (N, D, T)
+    mean = F.avg_pool1d(F.pad(seq, (k, k), mode="replicate"), 2 * k + 1, stride=1)
+    return x - mean.transpose(1, 2).reshape(x.shape)
+
+
+def frame_difference(frames: torch.Tensor) -> torch.Tensor:
+    """``d_t = x_t - x_{t-1}`` over axis 1 of ``(N, T, ...)``, with ``d_0 = 0``."""
+    return torch.cat([torch.zeros_like(frames[:, :1]), frames[:, 1:] - frames[:, :-1]], 1)
+
+
+class _VGGTrunk(nn.Module):
+    """Per stage: Conv2d 3x3 (pad 1) [-> BatchNorm] -> ReLU -> MaxPool 2. Side / 2**stages."""
+
+    def __init__(self, in_channels: int, widths: tuple[int, ...], batchnorm: bool):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for w in widths:
+            layers.append(nn.Conv2d(in_channels, w, 3, padding=1, bias=not batchnorm))
+            if batchnorm:
+                layers.append(nn.BatchNorm2d(w))
+            layers += [nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            in_channels = w
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t = x.shape[:2]
+        y = self.body(x.flatten(0, 1))          # every frame of every clip at once
+        return y.reshape(n, t, *y.shape[1:])
+
+
+class ConvGRU(nn.Module):
+    """A one-layer convolutional GRU over ``(N, T, C, h, w)`` -> hidden states
+    ``(N, T, hidden, h, w)``, starting from a zero state.
+
+    The input-to-hidden convolution runs on all frames at once; only the hidden-to-hidden
+    convolution is in the (unrolled, ONNX-exportable) loop over T. Step 0 uses ``h = 0``
+    analytically, so no zero tensor of batch-dependent shape is built.
+    """
+
+    def __init__(self, in_channels: int, hidden: int, kernel: int = 3):
+        super().__init__()
+        self.hidden = hidden
+        self.x2h = nn.Conv2d(in_channels, 3 * hidden, kernel, padding=kernel // 2)
+        self.h2h = nn.Conv2d(hidden, 3 * hidden, kernel, padding=kernel // 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t = x.shape[:2]
+        gx = self.x2h(x.flatten(0, 1))
+        gx = gx.reshape(n, t, *gx.shape[1:])
+        hd = self.hidden
+        states = []
+        h: torch.Tensor | None = None
+        for i in range(t):
+            xz, xr, xn = gx[:, i, :hd], gx[:, i, hd:2 * hd], gx[:, i, 2 * hd:]
+            if h is None:                       # h_{-1} = 0
+                h = torch.sigmoid(xz) * torch.tanh(xn)
+            else:
+                hz, hr, hn = self.h2h(h).chunk(3, 1)
+                z, r = torch.sigmoid(xz + hz), torch.sigmoid(xr + hr)
+                h = (1 - z) * h + z * torch.tanh(xn + r * hn)
+            states.append(h)
+        return torch.stack(states, 1)
+
+
+class TimeContrastedMemoryNet(nn.Module):
+    """RECONSTRUCTION of the time-contrasted feature + visual memory network
+    (arXiv 1902.03514; the full text was unavailable, see the module docstring for what
+    is confirmed and what is our choice).
+
+    Pipeline: spatial CNN on each frame -> ``F_t``; temporal CNN on the frame difference
+    (or given optical flow) -> ``M_t``; ``X_t = [F_t ; M_t]``; time-contrasted
+    ``TC_t = time_contrast(X)_t``; memory over ``[X_t ; TC_t]``; heads.
+
+    Args:
+        frames: nominal clip length T (>= 2; e.g. 32). ``forward`` accepts any T >= 2; an
+            ONNX export fixes T to the example's.
+        size: side of the square aligned face (64; must be divisible by ``2**len(widths)``).
+        in_channels: 1 (gray) or 3 (RGB).
+        num_classes: emotion classes (3).
+        no_expression_class: one more clip output, "no expression".
+        widths: channels of the VGG-style stages of each stream (16, 32, 64); each stage
+            halves the side (64 -> 8 with three stages).
+        batchnorm: BatchNorm after each convolution of the streams.
+        temporal_input: ``"difference"`` (frame differences, computed here) or ``"flow"``
+            (``flow`` must be passed to ``forward``; 2 channels u, v, computed in data prep).
+        contrast: ``"context"``, ``"onset"`` or ``"none"`` (see :func:`time_contrast`).
+        context_k: half window of the ``"context"`` contrast (2: five frames).
+        keep_raw: feed ``[X_t ; TC_t]`` to the memory (True) or ``TC_t`` only (False);
+            ignored with ``contrast="none"`` (``X_t`` is fed).
+        memory: ``"convgru"`` (on the feature maps), ``"gru"`` or ``"lstm"`` (on spatially
+            averaged features).
+        hidden: memory state channels / features (64).
+        memory_kernel: ConvGRU kernel side (3).
+        pool: how the per-frame hidden states become the clip feature: ``"last"``,
+            ``"mean"`` or ``"max"`` over T.
+        intensity: ``"regression"`` (one score) or ``"classes"`` (``intensity_levels``
+            logits).
+        intensity_levels: L, intensity classes (3).
+        dropout: before the heads (0.3).
+
+    Input: ``frames`` ``(N, T, in_channels, size, size)`` float, normalised aligned faces;
+    ``flow`` ``(N, T, 2, size, size)`` or None. Output: :class:`TimeContrastOutput` of
+    logits (no sigmoid / softmax): ``spot`` ``(N, T)``, ``label`` ``(N, num_classes [+1])``,
+    ``intensity`` ``(N,)`` or ``(N, L)``. Train with :func:`time_contrast_loss`.
+
+    Example:
+        >>> m = TimeContrastedMemoryNet(frames=8, size=32, num_classes=3).eval()
+        >>> out = m(torch.zeros(2, 8, 1, 32, 32))
+        >>> tuple(out.spot.shape), tuple(out.label.shape), tuple(out.intensity.shape)
+        ((2, 8), (2, 3), (2,))
+    """
+
+    def __init__(self, frames: int = 32, size: int = 64, in_channels: int = 1,
+                 num_classes: int = 3, no_expression_class: bool = False,
+                 widths: tuple[int, ...] = (16, 32, 64), batchnorm: bool = True,
+                 temporal_input: str = "difference", contrast: str = "context",
+                 context_k: int = 2, keep_raw: bool = True, memory: str = "convgru",
+                 hidden: int = 64, memory_kernel: int = 3, pool: str = "last",
+                 intensity: str = "regression", intensity_levels: int = 3,
+                 dropout: float = 0.3):
+        super().__init__()
+        for name, value, allowed in (("temporal_input", temporal_input, TEMPORAL_INPUTS),
+                                     ("contrast", contrast, CONTRASTS),
+                                     ("memory", memory, MEMORIES), ("pool", pool, POOLS),
+                                     ("intensity", intensity, INTENSITIES)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if frames < 2:
+            raise ValueError(f"frames must be >= 2 (a temporal model), got {frames}")
+        if not widths or size % (2 ** len(widths)):
+            raise ValueError(f"size {size} must be divisible by 2**{len(widths)} (widths)")
+        if contrast == "context" and context_k < 1:
+            raise ValueError(f"context_k must be >= 1, got {context_k}")
+        if intensity == "classes" and intensity_levels < 2:
+            raise ValueError(f"intensity_levels must be >= 2, got {intensity_levels}")
+        self.frames, self.size, self.in_channels = frames, size, in_channels
+        self.num_outputs = num_classes + int(no_expression_class)
+        self.temporal_input, self.contrast, self.context_k = temporal_input, contrast, context_k
+        self.keep_raw, self.memory_type, self.pool, self.intensity = (
+            keep_raw, memory, pool, intensity)
+
+        self.spatial = _VGGTrunk(in_channels, widths, batchnorm)
+        temporal_channels = 2 if temporal_input == "flow" else in_channels
+        self.temporal = _VGGTrunk(temporal_channels, widths, batchnorm)
+        x_channels = 2 * widths[-1]
+        mem_in = x_channels * (2 if contrast != "none" and keep_raw else 1)
+        if memory == "convgru":
+            self.memory: nn.Module = ConvGRU(mem_in, hidden, memory_kernel)
+        elif memory == "gru":
+            self.memory = nn.GRU(mem_in, hidden, batch_first=True)
+        else:
+            self.memory = nn.LSTM(mem_in, hidden, batch_first=True)
+        self.drop = nn.Dropout(dropout)
+        self.spot_head = nn.Linear(hidden, 1)
+        self.label_head = nn.Linear(hidden, self.num_outputs)
+        self.intensity_head = nn.Linear(hidden, 1 if intensity == "regression"
+                                        else intensity_levels)
+
+    def features(self, frames: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
+        """The memory's input: ``[X_t ; TC_t]`` (or per the switches), ``(N, T, C, h, w)``."""
+        if frames.dim() != 5 or frames.shape[1] < 2:
+            raise ValueError(f"frames must be (N, T >= 2, C, H, W), got {tuple(frames.shape)}")
+        if self.temporal_input == "flow":
+            if flow is None:
+                raise ValueError("temporal_input='flow' needs the optical flow (N, T, 2, H, W)")
+            motion = flow
+        else:
+            if flow is not None:
+                raise ValueError("flow given, but the model was built with "
+                                 "temporal_input='difference'")
+            motion = frame_difference(frames)
+        x = torch.cat([self.spatial(frames), self.temporal(motion)], 2)   # X_t = [F_t ; M_t]
+        if self.contrast == "none":
+            return x
+        tc = time_contrast(x, self.contrast, self.context_k)
+        return torch.cat([x, tc], 2) if self.keep_raw else tc
+
+    def forward(self, frames: torch.Tensor,
+                flow: torch.Tensor | None = None) -> TimeContrastOutput:
+        x = self.features(frames, flow)
+        if self.memory_type == "convgru":
+            states = self.memory(x).mean((-2, -1))           # (N, T, hidden)
+        else:
+            states, _ = self.memory(x.mean((-2, -1)))         # (N, T, hidden)
+        states = self.drop(states)
+        spot = self.spot_head(states).squeeze(-1)
+        if self.pool == "last":
+            clip = states[:, -1]
+        elif self.pool == "mean":
+            clip = states.mean(1)
+        else:
+            clip = states.amax(1)
+        intensity = self.intensity_head(clip)
+        if self.intensity == "regression":
+            intensity = intensity.squeeze(-1)
+        return TimeContrastOutput(spot, self.label_head(clip), intensity)
+
+    def forward_tuple(self, frames: torch.Tensor,
+                      flow: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """``forward`` as a plain ``(spot, label, intensity)`` tuple."""
+        return tuple(self.forward(frames, flow))
+
+
+def time_contrast_loss(output: TimeContrastOutput, spot_target: torch.Tensor,
+                       label_target: torch.Tensor, intensity_target: torch.Tensor | None,
+                       intensity_weight: float = 0.5,
+                       spot_pos_weight: float | torch.Tensor | None = None) -> torch.Tensor:
+    """Our (reconstructed) multi-task loss, a scalar:
+
+    ``BCEWithLogits(spot, spot_target) + CE(label, label_target) + intensity_weight * I``
+
+    where ``I`` is the MSE of the intensity score (``intensity="regression"``, target
+    ``(N,)`` float) or the cross-entropy of the intensity levels (``"classes"``, target
+    ``(N,)`` long).
+
+    Args:
+        output: the model's output.
+        spot_target: ``(N, T)`` float, 1 for frames inside an ME (onset..offset), else 0.
+        label_target: ``(N,)`` long class index (``num_classes`` = "no expression" when
+            the model has that class).
+        intensity_target: the intensity target, or None to leave the term out (CASME II has
+            no official intensity label).
+        intensity_weight: lambda (0.5).
+        spot_pos_weight: BCE weight of ME frames (they are rare: e.g. #neg / #pos), or None.
+    """
+    pos_weight = None
+    if spot_pos_weight is not None:
+        pos_weight = torch.as_tensor(spot_pos_weight, dtype=output.spot.dtype,
+                                     device=output.spot.device)
+    loss = F.binary_cross_entropy_with_logits(output.spot, spot_target.to(output.spot.dtype),
+                                              pos_weight=pos_weight)
+    loss = loss + F.cross_entropy(output.label, label_target)
+    if intensity_target is not None and intensity_weight:
+        if output.intensity.dim() == 1:
+            term = F.mse_loss(output.intensity, intensity_target.to(output.intensity.dtype))
+        else:
+            term = F.cross_entropy(output.intensity, intensity_target)
+        loss = loss + intensity_weight * term
+    return loss
