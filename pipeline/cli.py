@@ -6,6 +6,7 @@
     mestream subscribe ENDPOINT           print published events live
     mestream bench                        run the benchmarks, write BENCHMARKS.md
     mestream align preview VIDEO -o OUT   draw tracks, landmarks and aligned crops
+    mestream synth video|dataset|preview  synthetic ME footage with ground truth
 """
 
 from __future__ import annotations
@@ -237,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--size", type=int, default=128, help="aligned face side in px")
     ap.add_argument("--frames", type=int, default=None, help="stop after N frames")
     ap.set_defaults(func=cmd_align_preview)
+
+    from pipeline.synth.commands import add_parser as add_synth
+
+    add_synth(sub)
     return p
 
 

@@ -12,6 +12,7 @@ from pipeline.config import (
     ImageFolderSource,
     NetworkSource,
     PythonSource,
+    SyntheticSource,
     TestPatternSource,
 )
 from pipeline.errors import SourceError
@@ -37,6 +38,17 @@ def open_source(stream: str, cfg: Any) -> Source:
                             read_timeout_s=cfg.read_timeout_s)
     if isinstance(cfg, TestPatternSource):
         return TestPatternReader(stream, cfg.width, cfg.height, cfg.fps, cfg.frames)
+    if isinstance(cfg, SyntheticSource):
+        # Imported here: only a capture process with a synthetic source loads the face
+        # models the generator needs.
+        from pipeline.synth.source import synthetic_source
+
+        return synthetic_source(stream, seed=cfg.seed, fps=cfg.fps, width=cfg.width,
+                                height=cfg.height, seconds=cfg.seconds,
+                                faces=[str(f) for f in cfg.faces] or None,
+                                event_rate=cfg.events_per_minute, label_set=cfg.label_set,
+                                micro_fraction=cfg.micro_fraction,
+                                noise_sigma=cfg.noise_sigma)
     if isinstance(cfg, PythonSource):
         module, _, attr = cfg.factory.partition(":")
         try:
