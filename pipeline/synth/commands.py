@@ -87,7 +87,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     scene = SyntheticScene(_spec(args, args.seconds))
     path = write_preview(scene, Path(args.out), max_events=args.max_events)
     print(f"{path}: {min(len(scene.truth.events), args.max_events)} events "
-          "(neutral, onset, apex, offset, |apex - neutral| magnified)")
+          "(neutral, onset, apex, offset; |apex - neutral| and |added| magnified)")
     return 0
 
 

@@ -1,8 +1,10 @@
 """A contact sheet of a scene's expression events, to see what the ground truth says.
 
 One row per event: face crops at neutral (the frame before onset), onset, apex and offset,
-then |apex - neutral| magnified x10 and colour-mapped, and a caption (kind, label, AUs,
-intensity, frames).
+then two differences magnified x10 and colour-mapped: |apex - neutral| (what a spotter
+sees: on a talking base face it includes the speech) and |apex - the same frame rendered
+without the expression| (exactly what the generator added), and a caption (kind, label,
+AUs, intensity, frames).
 
 Example (needs the bundled media)::
 
@@ -40,18 +42,22 @@ def write_preview(scene: SyntheticScene, out_png: Path, max_events: int = 12) ->
         neutral_i = max(0, ev.onset - 1)
         frames = {i: scene.render(i) for i in (neutral_i, ev.onset, ev.apex, ev.offset)}
         crops = [_crop(frames[i], box) for i in (neutral_i, ev.onset, ev.apex, ev.offset)]
-        diff = np.abs(crops[2].astype(np.int16) - crops[0].astype(np.int16)).max(axis=2)
-        heat = cv2.applyColorMap(np.clip(diff * GAIN, 0, 255).astype(np.uint8),
-                                 cv2.COLORMAP_JET)
-        strip = np.hstack([*crops, heat])
+        plain = _crop(scene.render(ev.apex, expressions=False), box)
+        heats = []
+        for ref in (crops[0], plain):
+            diff = np.abs(crops[2].astype(np.int16) - ref.astype(np.int16)).max(axis=2)
+            heats.append(cv2.applyColorMap(np.clip(diff * GAIN, 0, 255).astype(np.uint8),
+                                           cv2.COLORMAP_JET))
+        strip = np.hstack([*crops, *heats])
         caption = np.zeros((22, strip.shape[1], 3), np.uint8)
         text = (f"{ev.kind} {ev.label} {'+'.join(ev.aus)} {ev.intensity_px:.1f}px  "
-                f"frames {neutral_i}/{ev.onset}/{ev.apex}/{ev.offset}  |apex-neutral| x{GAIN}")
+                f"frames {neutral_i}/{ev.onset}/{ev.apex}/{ev.offset}  "
+                f"|apex-neutral|, |added| x{GAIN}")
         cv2.putText(caption, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
                     cv2.LINE_AA)
         rows.append(np.vstack([caption, strip]))
     if not rows:
-        sheet = np.zeros((40, 5 * CROP, 3), np.uint8)
+        sheet = np.zeros((40, 6 * CROP, 3), np.uint8)
         cv2.putText(sheet, "no expression events", (4, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
                     (255, 255, 255), 1, cv2.LINE_AA)
     else:
