@@ -76,11 +76,10 @@ def read_frame_folder(folder: Path) -> FrameFolder:
 
     Example:
         >>> import tempfile
-        >>> d = Path(tempfile.mkdtemp())
-        >>> for n in (9, 10, 100, 11):
-        ...     _ = (d / f"img{n}.jpg").write_bytes(b"")
-        >>> _ = (d / "Thumbs.db").write_bytes(b"")
-        >>> [p.name for p in read_frame_folder(d).paths]
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     for name in ("img9.jpg", "img10.jpg", "img100.jpg", "img11.jpg", "Thumbs.db"):
+        ...         _ = (Path(tmp) / name).write_bytes(b"")
+        ...     print([p.name for p in read_frame_folder(Path(tmp)).paths])
         ['img9.jpg', 'img10.jpg', 'img11.jpg', 'img100.jpg']
     """
     if not folder.is_dir():

@@ -60,6 +60,9 @@ def load_sheet(path: Path, sheet: str | None = None) -> tuple[str, list[tuple[Ce
                 raise DatasetError(f"{path.name}: no sheet {sheet!r} (sheets: "
                                    f"{', '.join(wb.sheetnames)})")
             ws = wb[by_key[column_key(sheet)]]
+        # Read-only mode trusts the file's recorded used range, which some tools write
+        # wrong (rows would silently go missing); forget it and read every row.
+        ws.reset_dimensions()
         return ws.title, [tuple(row) for row in ws.iter_rows(values_only=True)]
     finally:
         wb.close()
@@ -104,29 +107,34 @@ class SheetRow:
             value = int(value)
         return str(value).strip()
 
-    def number(self, column: str | int, *, required: bool = True) -> int | None:
-        """The cell as a whole frame number; floats are rounded (values typed in Excel can
-        come back as 46.0 or 45.9999). Missing (empty, ``/``, ``-``) -> None, or an
-        error when ``required``."""
+    def integer(self, column: str | int) -> int:
+        """The cell as a whole frame number (see :meth:`optional_integer`); an empty cell
+        is an error."""
+        value = self.optional_integer(column)
+        if value is None:
+            raise self.error(f"{self._name(column)} is empty")
+        return value
+
+    def optional_integer(self, column: str | int) -> int | None:
+        """The cell as a whole frame number, or None where it is not coded (empty, ``/``,
+        ``-``). Floats are rounded: values typed in Excel can come back as 46.0."""
         value = self.raw(column)
-        name = column if isinstance(column, str) else f"column {column + 1}"
         if isinstance(value, bool):
-            raise self.error(f"{name} {value!r} is not a number")
+            raise self.error(f"{self._name(column)} {value!r} is not a number")
         if isinstance(value, int):
             return value
         if isinstance(value, float):
-            if value != value:      # NaN
-                value = None
-            else:
-                return round(value)
+            return None if value != value else round(value)     # NaN: not coded
         if value is None or (isinstance(value, str) and value.strip().lower() in _MISSING_TEXT):
-            if required:
-                raise self.error(f"{name} is empty")
             return None
         text = str(value).strip()
         if not _NUMBER.fullmatch(text):
-            raise self.error(f"{name} {value!r} is not a number")
+            raise self.error(f"{self._name(column)} {value!r} is not a number")
         return round(float(text))
+
+    @staticmethod
+    def _name(column: str | int) -> str:
+        return column if isinstance(column, str) else f"column {column + 1}"
 
     def is_blank(self) -> bool:
         return all(c is None or (isinstance(c, str) and not c.strip()) for c in self.cells)
@@ -158,9 +166,12 @@ def data_rows(rows: Sequence[Sequence[Cell]], header_at: int, file: str) -> Iter
             yield row
 
 
-def headerless_rows(rows: Sequence[Sequence[Cell]], file: str) -> Iterator[SheetRow]:
-    """The non-blank rows of a sheet without header, addressed by column index."""
+def headerless_rows(rows: Sequence[Sequence[Cell]], file: str,
+                    names: Sequence[str] = ()) -> Iterator[SheetRow]:
+    """The non-blank rows of a sheet without header; ``names`` names its columns in order
+    (the names loaders use), so that rows can be read and errors worded by name."""
+    columns = {column_key(name): i for i, name in enumerate(names)}
     for i, cells in enumerate(rows):
-        row = SheetRow(file, i + 1, tuple(cells), {})
+        row = SheetRow(file, i + 1, tuple(cells), columns)
         if not row.is_blank():
             yield row

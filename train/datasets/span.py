@@ -47,9 +47,7 @@ def locate_span(frames: FrameFolder, onset: int, apex: int | None, offset: int,
     if off is None:
         off = frames.index_at_or_before(offset)
         notes.append(f"offset {offset} has no image; moved to {frames.numbers[off]}")
-    # Both exist: the span overlaps the images (checked above).
-    assert on is not None and off is not None
-    if off < on:
+    if on is None or off is None or off < on:
         raise row.error(f"frames {onset}..{offset} contain no image of {name}")
     ap: int | None = None
     if apex is not None:
