@@ -182,12 +182,14 @@ class FaceLayer:
                 field = self.image_field(b, displacement, canon_to_scene, roi)
             map_x, map_y = source_maps(field, roi, invert_similarity(place))
             patch = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REFLECT_101)
+                              borderMode=cv2.BORDER_REPLICATE)
             out[roi.y0 - cell.y0 : roi.y1 - cell.y0, roi.x0 - cell.x0 : roi.x1 - cell.x0] = patch
         return cv2.LUT(out, self.lut(state.gain))
 
     def _background(self, b: int, place: np.ndarray, at_rest: bool) -> np.ndarray:
-        """Base frame ``b`` warped into the cell (a fresh array the caller may modify)."""
+        """Base frame ``b`` warped into the cell (a fresh array the caller may modify).
+        Edges are replicated, never reflected: a reflected border mirrors the face into
+        a second, upside-down face that a detector then tracks."""
         if at_rest and b in self._backgrounds:
             self._backgrounds.move_to_end(b)
             return self._backgrounds[b].copy()
@@ -195,7 +197,7 @@ class FaceLayer:
         to_cell = place.copy()
         to_cell[:, 2] -= (cell.x0, cell.y0)
         out = cv2.warpAffine(self.base.frames[b], to_cell, (cell.x1 - cell.x0, cell.y1 - cell.y0),
-                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if at_rest:
             self._backgrounds[b] = out.copy()
             if len(self._backgrounds) > BACKGROUND_CACHE:
