@@ -122,12 +122,14 @@ def _landmarks(path: Path, frames: np.ndarray) -> np.ndarray:
 
 
 def media_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files and folders -> the image and video files, folders expanded (sorted)."""
+    """Files and folders -> the image and video files, folders expanded recursively
+    (sorted), so ``../shared/data/real`` gives the astronaut and every GRID clip."""
     out: list[Path] = []
     for p in (Path(x) for x in paths):
         if p.is_dir():
             out += sorted(
-                f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
+                f for f in p.rglob("*")
+                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
             )
         elif p.exists():
             out.append(p)
