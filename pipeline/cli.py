@@ -7,6 +7,7 @@
     mestream bench                        run the benchmarks, write BENCHMARKS.md
     mestream align preview VIDEO -o OUT   draw tracks, landmarks and aligned crops
     mestream synth video|dataset|preview  synthetic ME footage with ground truth
+    mestream export CHECKPOINT --out M    a trained model to ONNX (FP32 or FP16)
 """
 
 from __future__ import annotations
@@ -181,6 +182,17 @@ def cmd_align_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    # train/ owns torch; the runtime imports it only for this command.
+    from train.export import export_onnx
+
+    meta = export_onnx(args.checkpoint, args.out, precision=args.precision, opset=args.opset)
+    print(f"{args.out}: {meta['mestream.arch']} {meta['mestream.precision']}, inputs "
+          f"{meta['mestream.inputs']}, labels {meta['mestream.labels']}, trained on "
+          f"{meta['mestream.trained_on']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mestream", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -238,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--size", type=int, default=128, help="aligned face side in px")
     ap.add_argument("--frames", type=int, default=None, help="stop after N frames")
     ap.set_defaults(func=cmd_align_preview)
+
+    e = sub.add_parser("export", help="export a training checkpoint to ONNX")
+    e.add_argument("checkpoint")
+    e.add_argument("--out", required=True)
+    e.add_argument("--precision", choices=["fp32", "fp16"], default="fp32")
+    e.add_argument("--opset", type=int, default=17)
+    e.set_defaults(func=cmd_export)
 
     from pipeline.synth.commands import add_parser as add_synth
 
