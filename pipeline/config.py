@@ -242,7 +242,30 @@ class AlignStage(StageBase):
     alignment: Alignment = Alignment()
 
 
-StageConfig = Annotated[CaptureStage | AlignStage | PublishStage,
+class SpotStage(StageBase):
+    """Keeps a time-based history per tracked face, spots micro-expression intervals
+    online and emits them as clips (for a classifier) or events (spotting only). All
+    durations are milliseconds of source time, so one config fits any frame rate."""
+
+    type: Literal["spot"]
+    replicas: int = Field(1, ge=1, le=64)
+    spotter: Literal["flow", "lbp"] = Field(
+        "flow", description="flow: optical flow in facial regions with head motion "
+        "removed; lbp: LBP chi-square feature difference (the MEGC baseline)")
+    me_ms: float = Field(300.0, gt=0, le=2000, description="typical ME length the "
+                         "spotter contrasts against")
+    options: dict[str, Any] = Field(default_factory=dict, description="more spotter "
+                                    "parameters (see pipeline/spotting)")
+    history_ms: float = Field(4000.0, gt=0, le=60000, description="face history kept per "
+                              "track")
+    clip_frames: int = Field(18, ge=2, le=512, description="T of the clips sent on")
+    clip_margin_ms: float = Field(100.0, ge=0, le=2000, description="taken before onset "
+                                  "and after offset")
+    emit: Literal["auto", "clips", "events"] = Field(
+        "auto", description="auto: events when the next stage publishes, clips otherwise")
+
+
+StageConfig = Annotated[CaptureStage | AlignStage | SpotStage | PublishStage,
                         Field(discriminator="type")]
 
 

@@ -67,6 +67,11 @@ REQUIRED_BUFFERS: dict[str, dict[str, tuple[frozenset[str], frozenset[int]]]] = 
         "landmarks": (frozenset({"float32"}), frozenset({2})),  # (N, 2) image px
         "transform": (frozenset({"float32"}), frozenset({2})),  # (2, 3) image -> face
     },
+    CLIP: {
+        "face": (frozenset({"uint8"}), frozenset({3})),         # (T, S, S) gray faces
+        "eyes": (frozenset({"uint8"}), frozenset({3})),         # (T, R, R)
+        "mouth": (frozenset({"uint8"}), frozenset({3})),        # (T, R, R)
+    },
 }
 
 

@@ -13,6 +13,7 @@ from pipeline.stage import Stage
 STAGE_TYPES: dict[str, str] = {
     "capture": "pipeline.stages.capture:CaptureStage",
     "align": "pipeline.stages.align:AlignStage",
+    "spot": "pipeline.stages.spot:SpotStage",
     "publish": "pipeline.stages.publish:PublishStage",
 }
 

@@ -1,0 +1,142 @@
+"""Spot: aligned faces in, micro-expression clips (or spotting events) out.
+
+Per stream and face track, a :class:`~pipeline.windowing.ClipWindow` keeps the last
+``history_ms`` of aligned faces and a spotter (``pipeline.spotting``) scores them online.
+When the spotter closes an interval, the stage cuts ``[onset - margin, offset + margin]``
+from the window, resamples it to ``clip_frames`` frames in time and sends a ``clip``
+message (face, eyes and mouth tensors) to the classifier, or, with no classifier after
+it, an ``event`` with the interval and score. End-of-stream flushes every track's
+spotter first, so an expression at the very end is not lost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipeline import wire
+from pipeline.stage import Stage
+from pipeline.windowing import RESAMPLE_METHOD, ClipWindow
+from pipeline.wire import Message
+
+
+def make_spotter(name: str, me_ms: float, options: dict[str, Any]) -> Any:
+    """The spotter a stage config names (imported here: only spot processes need it)."""
+    if name == "lbp":
+        from pipeline.spotting.lbp import LBPChiSquareSpotter
+
+        return LBPChiSquareSpotter(me_ms=me_ms, **options)
+    if name == "flow":
+        from pipeline.spotting.flow import OpticalFlowSpotter
+
+        return OpticalFlowSpotter(me_ms=me_ms, **options)
+    raise ValueError(f"unknown spotter {name!r}")
+
+
+def canonical_points(landmarks: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """Frame-pixel landmarks mapped into the aligned face by its transform."""
+    return (landmarks @ transform[:, :2].T + transform[:, 2]).astype(np.float32)
+
+
+@dataclass
+class TrackState:
+    window: ClipWindow
+    spotter: Any
+    last_pts_ns: int = 0
+    clips: int = 0
+    seen: set[int] = field(default_factory=set)
+
+
+class SpotStage(Stage):
+    def setup(self) -> None:
+        s = self.ctx.settings
+        cfg = self.ctx.config
+        nxt = cfg.downstream(self.ctx.name)
+        publishes = bool(nxt) and cfg.stages[nxt[0]].type == "publish"
+        self.emit_clips = s.emit == "clips" or (s.emit == "auto" and not publishes)
+        self.tracks: dict[tuple[str, int], TrackState] = {}
+        make_spotter(s.spotter, s.me_ms, dict(s.options))  # fail at start on bad options
+        self.log.info("spotter %s (me_ms %.0f); emitting %s", s.spotter, s.me_ms,
+                      "clips" if self.emit_clips else "events")
+
+    def _track(self, stream: str, track: int) -> TrackState:
+        key = (stream, track)
+        st = self.tracks.get(key)
+        if st is None:
+            s = self.ctx.settings
+            st = TrackState(ClipWindow(s.history_ms), make_spotter(s.spotter, s.me_ms,
+                                                                   dict(s.options)))
+            self.tracks[key] = st
+        return st
+
+    def process(self, msg: Message) -> Iterable[Message]:
+        if msg.kind != wire.FACE or msg.track is None:
+            return ()
+        from pipeline.spotting.face_frame import FaceFrame
+
+        st = self._track(msg.stream, msg.track)
+        b = msg.buffers
+        st.window.append(msg.pts_ns, msg.seq, b["gray"], b["eyes"], b["mouth"])
+        st.last_pts_ns = msg.pts_ns
+        points = canonical_points(b["landmarks"], b["transform"])
+        intervals = st.spotter.push(FaceFrame(msg.pts_ns, b["gray"], points))
+        out = [self._emit(msg.stream, msg.track, msg.seq, msg.pts_ns, st, iv)
+               for iv in intervals]
+        out += self._expire(msg.stream, msg.pts_ns)
+        return [m for m in out if m is not None]
+
+    def _expire(self, stream: str, now_ns: int) -> list[Message | None]:
+        """Tracks of this stream not seen for a whole history have ended: flush them."""
+        out: list[Message | None] = []
+        horizon = now_ns - int(self.ctx.settings.history_ms * 1e6)
+        for (sid, track), st in list(self.tracks.items()):
+            if sid == stream and st.last_pts_ns < horizon:
+                out += [self._emit(sid, track, 0, now_ns, st, iv) for iv in st.spotter.flush()]
+                del self.tracks[(sid, track)]
+        return out
+
+    def _emit(self, stream: str, track: int, _frame_seq: int, now_ns: int, st: TrackState,
+              iv: Any) -> Message | None:
+        s = self.ctx.settings
+        margin = int(s.clip_margin_ms * 1e6)
+        meta: dict[str, Any] = {
+            "onset_ns": int(iv.onset_ns), "apex_ns": int(iv.apex_ns),
+            "offset_ns": int(iv.offset_ns), "score": round(float(iv.score), 4),
+            "kind": iv.kind, "spotter": iv.spotter,
+            # How long after the expression ended (source time) it left this stage.
+            "after_offset_ms": round((now_ns - iv.offset_ns) / 1e6, 1),
+            "spot_emit_unix_ns": time.time_ns(),
+        }
+        # A clip's seq numbers the clips of its (stream, track): 0, 1, 2, ... so that
+        # downstream order and duplicate checks work however many close in one frame.
+        seq = st.clips
+        st.clips += 1
+        if not self.emit_clips:
+            meta.update(type="spot", label=None, note="spotting only: no classifier")
+            return Message(wire.EVENT, stream, seq, int(iv.apex_ns), meta=meta, track=track)
+        clip = st.window.clip(iv.onset_ns - margin, iv.offset_ns + margin, s.clip_frames)
+        if clip is None:
+            self.log.warning("stream %s track %d: interval %.0f-%.0f ms left the history "
+                             "before it closed (raise history_ms)", stream, track,
+                             iv.onset_ns / 1e6, iv.offset_ns / 1e6)
+            self.ctx.metrics.count_drop(stream, "history")
+            return None
+        meta.update(resample=RESAMPLE_METHOD, source_frames=clip.source_frames,
+                    clip_start_ns=clip.start_ns, clip_end_ns=clip.end_ns,
+                    first_seq=clip.first_seq, last_seq=clip.last_seq)
+        return Message(wire.CLIP, stream, seq, int(iv.apex_ns),
+                       buffers={"face": clip.face, "eyes": clip.eyes, "mouth": clip.mouth},
+                       meta=meta, track=track)
+
+    def on_stream_end(self, msg: Message) -> Iterable[Message]:
+        out: list[Message | None] = []
+        for (sid, track), st in list(self.tracks.items()):
+            if sid == msg.stream:
+                out += [self._emit(sid, track, msg.seq, st.last_pts_ns, st, iv)
+                        for iv in st.spotter.flush()]
+                del self.tracks[(sid, track)]
+        return [m for m in out if m is not None] + [msg]
