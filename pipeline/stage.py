@@ -100,6 +100,16 @@ class Stage:
         """For producers: True once every stream has ended."""
         return False
 
+    def next_tick_s(self) -> float | None:
+        """Seconds until :meth:`tick` is due (a batcher's oldest item reaching its
+        deadline), or None when no timer is pending."""
+        return None
+
+    def tick(self) -> Iterable[Message]:
+        """Timer work (e.g. flush a partial batch); called after each poll while
+        :meth:`next_tick_s` is not None. Returns the messages to send downstream."""
+        return ()
+
     def close(self) -> None:
         """Release what ``setup`` acquired (sockets are closed by the runtime)."""
 
@@ -288,9 +298,12 @@ class StageRunner:
                     break
                 self.stop.wait(POLL_MS / 1000)
                 continue
-            if not inp.poll(POLL_MS, zmq.POLLIN):
-                continue
-            self._handle(stage, inp, inp.recv_multipart(copy=False))
+            due = stage.next_tick_s()
+            timeout = POLL_MS if due is None else max(0, min(POLL_MS, int(due * 1000)))
+            if inp.poll(timeout, zmq.POLLIN):
+                self._handle(stage, inp, inp.recv_multipart(copy=False))
+            if due is not None:
+                self._tick(stage)
             ended = {s for s, st in self.streams.items() if st.ended}
             if ended >= expected:  # every stream ended (or was stopped upstream)
                 break
@@ -364,6 +377,16 @@ class StageRunner:
         except Exception:
             self.metrics.count_error(msg.stream)
             log.exception("stream %s seq %d: %s failed", msg.stream, msg.seq, msg.kind)
+            return
+        for out in outputs:
+            self.send(out)
+
+    def _tick(self, stage: Stage) -> None:
+        try:
+            outputs = list(stage.tick())
+        except Exception:
+            self.metrics.count_error("?")
+            log.exception("%s: tick failed", self.name)
             return
         for out in outputs:
             self.send(out)
