@@ -265,7 +265,23 @@ class SpotStage(StageBase):
         "auto", description="auto: events when the next stage publishes, clips otherwise")
 
 
-StageConfig = Annotated[CaptureStage | AlignStage | SpotStage | PublishStage,
+class ClassifyStage(StageBase):
+    """Classifies clips from every stream in dynamic batches (Triton style: a batch goes
+    when ``max_batch`` clips wait or the oldest has waited ``max_delay_ms``)."""
+
+    type: Literal["classify"]
+    model: Path = Field(description="an exported model: .onnx (ONNX Runtime / TensorRT "
+                        "via the engine cache), .pt2 (torch) or .plan (TensorRT)")
+    backend: Literal["auto", "onnxruntime", "torch", "tensorrt"] = Field(
+        "auto", description="auto: TensorRT on a GPU if installed, else torch on CUDA, "
+        "else ONNX Runtime")
+    max_batch: int = Field(16, ge=1, le=1024)
+    max_delay_ms: float = Field(20.0, ge=0, le=10000)
+    threads: int | None = Field(None, ge=1, le=256, description="ONNX Runtime intra-op "
+                                "threads (default: its own choice)")
+
+
+StageConfig = Annotated[CaptureStage | AlignStage | SpotStage | ClassifyStage | PublishStage,
                         Field(discriminator="type")]
 
 
@@ -618,10 +634,17 @@ def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
             src = src.model_copy(update={"faces": [p if p.is_absolute() else (base / p).resolve()
                                                    for p in src.faces]})
         sources[sid] = src
+    stages = {}
+    for name, stage in cfg.stages.items():
+        model = getattr(stage, "model", None)
+        if model is not None and not model.is_absolute():
+            stage = stage.model_copy(update={"model": (base / model).resolve()})
+        stages[name] = stage
     transport = cfg.transport
     if transport.ipc_dir is not None and not transport.ipc_dir.is_absolute():
         transport = transport.model_copy(update={"ipc_dir": (base / transport.ipc_dir)})
-    return cfg.model_copy(update={"sources": sources, "transport": transport})
+    return cfg.model_copy(update={"sources": sources, "stages": stages,
+                                  "transport": transport})
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
@@ -661,5 +684,9 @@ def check_paths(cfg: PipelineConfig, source: str = "<config>") -> None:
                 if not face.exists():
                     errors.append(f"{source}: sources.{sid}.faces.{i}: no such file or "
                                   f"folder {str(face)!r}")
+    for name, stage in cfg.stages.items():
+        model = getattr(stage, "model", None)
+        if model is not None and not model.is_file():
+            errors.append(f"{source}: stages.{name}.model: no such file {str(model)!r}")
     if errors:
         raise ConfigError(errors)

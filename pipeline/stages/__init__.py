@@ -14,6 +14,7 @@ STAGE_TYPES: dict[str, str] = {
     "capture": "pipeline.stages.capture:CaptureStage",
     "align": "pipeline.stages.align:AlignStage",
     "spot": "pipeline.stages.spot:SpotStage",
+    "classify": "pipeline.stages.classify:ClassifyStage",
     "publish": "pipeline.stages.publish:PublishStage",
 }
 

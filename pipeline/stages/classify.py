@@ -1,0 +1,128 @@
+"""Classify: clips from every stream in, one event per clip out, in dynamic batches.
+
+Clips wait in a :class:`~pipeline.batching.DynamicBatcher` until ``max_batch`` of them
+are there or the oldest has waited ``max_delay_ms``; then one engine call (``engines/``:
+TensorRT, torch or ONNX Runtime) classifies the whole batch, whatever streams its clips
+came from, and the results are split back into one event per clip. Each event names
+the model and says when its weights were trained on synthetic data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import wire
+from pipeline.batching import DynamicBatcher
+from pipeline.clip_tensor import model_input
+from pipeline.stage import Stage
+from pipeline.wire import Message
+
+
+@dataclass(slots=True)
+class PendingClip:
+    msg: Message
+    arrived_unix_ns: int
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class ClassifyStage(Stage):
+    def setup(self) -> None:
+        from engines.auto import open_engine
+
+        s = self.ctx.settings
+        self.engine = open_engine(Path(s.model), backend=s.backend, max_batch=s.max_batch,
+                                  intra_op_threads=s.threads)
+        meta = self.engine.metadata
+        self.labels: list[str] = json.loads(meta.get("mestream.labels", "[]"))
+        self.normalisation: dict[str, Any] = json.loads(
+            meta.get("mestream.normalisation", "{}") or "{}")
+        self.trained_on = meta.get("mestream.trained_on", "unknown")
+        self.model_info = {
+            "id": Path(s.model).name, "arch": meta.get("mestream.arch", "?"),
+            "backend": self.engine.backend, "precision": self.engine.precision,
+            "trained_on": self.trained_on,
+            "synthetic_weights": "synthetic" in self.trained_on.lower(),
+        }
+        self.shapes = {name: tuple(d for d in spec.shape[1:])
+                       for name, spec in self.engine.inputs.items()}
+        self.batcher: DynamicBatcher[PendingClip] = DynamicBatcher(s.max_batch,
+                                                                   s.max_delay_ms)
+        self.log.info("%s; labels %s; weights trained on %s", self.engine.describe(),
+                      self.labels, self.trained_on)
+
+    def process(self, msg: Message) -> Iterable[Message]:
+        if msg.kind != wire.CLIP:
+            return (msg,) if msg.kind == wire.EVENT else ()
+        self.batcher.add(PendingClip(msg, time.time_ns()))
+        return self._flush(force=False)
+
+    def next_tick_s(self) -> float | None:
+        return self.batcher.next_deadline_s()
+
+    def tick(self) -> Iterable[Message]:
+        return self._flush(force=False)
+
+    def on_stream_end(self, msg: Message) -> Iterable[Message]:
+        # Everything of this stream that waits goes now, before its end-of-stream.
+        out = list(self._flush(force=True))
+        return [*out, msg]
+
+    def close(self) -> None:
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.close()
+
+    def _flush(self, force: bool) -> list[Message]:
+        out: list[Message] = []
+        while len(self.batcher) and (force or self.batcher.ready()):
+            waited_ms = self.batcher.waited_s() * 1000.0
+            out += self._classify(self.batcher.pop(), waited_ms)
+        return out
+
+    def _classify(self, batch: list[PendingClip], waited_ms: float) -> list[Message]:
+        inputs = {name: np.stack([model_input(name, shape, p.msg.buffers, self.normalisation)
+                                  for p in batch])
+                  for name, shape in self.shapes.items()}
+        t0 = time.perf_counter()
+        outputs = self.engine.infer(inputs)
+        infer_ms = (time.perf_counter() - t0) * 1000.0
+        logits = outputs.get("logits", outputs.get("label"))
+        if logits is None:
+            raise RuntimeError(f"model outputs {sorted(outputs)} have no logits/label")
+        probs = softmax(logits.astype(np.float64))
+        intensity = outputs.get("intensity")
+        events = []
+        for i, pending in enumerate(batch):
+            m = pending.msg
+            k = int(np.argmax(probs[i]))
+            names = self.labels or [str(j) for j in range(probs.shape[1])]
+            meta = {
+                "label": names[k] if k < len(names) else str(k),
+                "probs": {n: round(float(p), 4) for n, p in zip(names, probs[i], strict=False)},
+                "intensity": (None if intensity is None else
+                              [round(float(v), 4) for v in np.atleast_1d(intensity[i])]),
+                "interval": {key: m.meta.get(key) for key in ("onset_ns", "apex_ns",
+                                                               "offset_ns")},
+                "kind": m.meta.get("kind"), "spot_score": m.meta.get("score"),
+                "spotter": m.meta.get("spotter"),
+                "model": self.model_info,
+                "latency_ms": {
+                    "offset_to_clip": m.meta.get("after_offset_ms"),
+                    "batch_wait": round(waited_ms, 2), "infer": round(infer_ms, 2),
+                    "batch_size": len(batch),
+                },
+            }
+            events.append(Message(wire.EVENT, m.stream, m.seq, m.pts_ns, meta=meta,
+                                  track=m.track))
+        return events
