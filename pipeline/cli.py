@@ -7,12 +7,14 @@
     mestream bench                        run the benchmarks, write BENCHMARKS.md
     mestream align preview VIDEO -o OUT   draw tracks, landmarks and aligned crops
     mestream synth video|dataset|preview  synthetic ME footage with ground truth
+    mestream train RECIPE.yaml            train / evaluate a model (LOSO, UF1, UAR)
     mestream export CHECKPOINT --out M    a trained model to ONNX (FP32 or FP16)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -261,6 +263,16 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.synth.commands import add_parser as add_synth
 
     add_synth(sub)
+    # Commands of the other packages, found by name: `engines` sits below the runtime
+    # and `train` above it, so the runtime keeps working (and importing no torch) when
+    # the training side is not installed. Neither imports torch until its command runs.
+    for provider in ("engines.commands", "train.commands"):
+        try:
+            module = importlib.import_module(provider)
+        except ImportError as exc:
+            log.debug("commands of %s unavailable: %s", provider, exc)
+            continue
+        module.add_parser(sub)
     return p
 
 
