@@ -1,0 +1,98 @@
+"""`mestream stage classify` on its own, fed clips from two streams by a plain DEALER and
+read by a plain ROUTER: clips are classified in batches across streams, each event
+names its model and carries probabilities and latency, and end-of-stream flushes."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import torch
+import zmq
+
+from pipeline import wire
+from pipeline.sockets import open_socket
+from pipeline.wire import Message
+from tests.conftest import REPO, mestream, write_config
+from train.export import export_onnx
+from train.models import MicroExpSTCNN
+
+
+def model(tmp_path):
+    torch.manual_seed(0)
+    kw = {"frames": 18, "size": 64, "num_classes": 3}
+    torch.save({"arch": "stcnn", "kwargs": kw, "state_dict": MicroExpSTCNN(**kw).state_dict(),
+                "labels": ["negative", "positive", "surprise"],
+                "normalisation": {"face": {"mean": 120.0, "max": 130.0}},
+                "trained_on": "unit test: random weights (synthetic)"}, tmp_path / "m.pt")
+    export_onnx(tmp_path / "m.pt", tmp_path / "m.onnx")
+    return tmp_path / "m.onnx"
+
+
+def clip(stream: str, seq: int, rng: np.random.Generator) -> Message:
+    face = rng.integers(0, 255, (18, 64, 64), dtype=np.uint8)
+    small = rng.integers(0, 255, (18, 32, 32), dtype=np.uint8)
+    return Message(wire.CLIP, stream, seq, seq * 1_000_000,
+                   buffers={"face": face, "eyes": small, "mouth": small},
+                   meta={"onset_ns": 0, "apex_ns": 1, "offset_ns": 2, "score": 0.9,
+                         "kind": "micro", "spotter": "test", "after_offset_ms": 5.0},
+                   track=0)
+
+
+def test_clips_from_two_streams_are_classified_in_shared_batches(tmp_path) -> None:
+    onnx_path = model(tmp_path)
+    inp, sink_ep = f"ipc://{tmp_path}/classify.ipc", f"ipc://{tmp_path}/sink.ipc"
+    config = write_config(tmp_path, {
+        "name": "t-classify",
+        "sources": {"a": {"type": "testpattern", "frames": 1},
+                    "b": {"type": "testpattern", "frames": 1}},
+        "stages": {"capture": {"type": "capture"},
+                   "classify": {"type": "classify", "model": str(onnx_path), "endpoint": inp,
+                                "backend": "onnxruntime", "max_batch": 4,
+                                "max_delay_ms": 200},
+                   "publish": {"type": "publish", "endpoint": sink_ep}},
+    })
+    rng = np.random.default_rng(0)
+    ctx = zmq.Context()
+    events, ended = [], set()
+    log = (tmp_path / "classify.log").open("w")
+    proc = subprocess.Popen(mestream("stage", "classify", "--config", str(config)), cwd=REPO,
+                            stderr=log)
+    try:
+        with open_socket(ctx, zmq.ROUTER, sink_ep, bind=True, linger_ms=0) as sink, \
+             open_socket(ctx, zmq.DEALER, inp, bind=False, linger_ms=0) as src:
+            for i in range(5):  # a, b, a, b, a: one full batch of 4, then 1 by deadline
+                src.send_multipart(wire.encode(clip("ab"[i % 2], i // 2, rng)))
+            while len(events) < 5:
+                assert sink.poll(60_000), "no event from classify"
+                peer, *parts = sink.recv_multipart()
+                msg = wire.decode(parts)
+                if msg.kind == wire.HEARTBEAT:
+                    continue
+                assert msg.kind == wire.EVENT
+                events.append(msg)
+            for sid in "ab":
+                src.send_multipart(wire.encode(Message(wire.EOS, sid, 3, 0)))
+            while len(ended) < 2:
+                assert sink.poll(60_000), "no end-of-stream from classify"
+                peer, *parts = sink.recv_multipart()
+                msg = wire.decode(parts)
+                if msg.kind == wire.EOS:
+                    ended.add(msg.stream)
+                    sink.send_multipart([peer, *wire.encode(
+                        Message(wire.ACK, msg.stream, msg.seq, 0))])
+            assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        ctx.term()
+        log.close()
+    sizes = [e.meta["latency_ms"]["batch_size"] for e in events]
+    assert sizes == [4, 4, 4, 4, 1]
+    assert {e.stream for e in events[:4]} == {"a", "b"}  # one batch, two streams
+    for e in events:
+        assert e.meta["label"] in ("negative", "positive", "surprise")
+        assert abs(sum(e.meta["probs"].values()) - 1.0) < 1e-3
+        assert e.meta["model"]["synthetic_weights"] is True
+        assert e.meta["model"]["backend"] == "onnxruntime"
+    assert events[-1].meta["latency_ms"]["batch_wait"] >= 150  # waited for the deadline
