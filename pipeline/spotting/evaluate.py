@@ -1,0 +1,130 @@
+"""MEGC-style spotting score (IoU >= 0.5) and a timeline picture of one face.
+
+Matching rule (documented because the published scripts differ, field.md 2.2): every
+(prediction, GT) pair with IoU >= ``min_iou`` is a candidate; candidates are taken in order
+of decreasing IoU and a pair is accepted when neither its GT nor its prediction is taken
+yet (one-to-one, greedy by IoU). TP = accepted pairs, FP = predictions left, FN = GT left;
+precision = TP / #pred, recall = TP / #GT. Unlike the MEGC2020 helper (where one
+prediction may find two GT) this never counts one detection twice. IoU is on closed time
+intervals in ns (:func:`~pipeline.spotting.interval.interval_iou`); give GT offsets as the
+pts of the event's last frame plus one frame period to make frame-inclusive intervals
+(:func:`frame_span_ns`).
+
+>>> s = SpottedInterval
+>>> gt = [(0, 300_000_000), (1_000_000_000, 1_300_000_000)]
+>>> pred = [s(10_000_000, 0, 310_000_000, 1.0, "micro", "x"),
+...         s(5_000_000_000, 0, 5_300_000_000, 1.0, "micro", "x")]
+>>> score = evaluate_spotting(gt, pred, video_ms=60_000)
+>>> score.tp, score.fp, score.fn, score.f1, score.false_alarms_per_minute
+(1, 1, 1, 0.5, 1.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.spotting.interval import SpottedInterval, interval_iou
+
+
+@dataclass(frozen=True, slots=True)
+class SpottingScore:
+    tp: int
+    fp: int
+    fn: int
+    precision: float
+    recall: float
+    f1: float
+    false_alarms_per_minute: float
+    """FP per minute of video."""
+
+
+def _score(tp: int, fp: int, fn: int, minutes: float) -> SpottingScore:
+    precision = tp / (tp + fp) if tp + fp else (1.0 if fn == 0 else 0.0)
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    rate = fp / minutes if minutes > 0 else 0.0
+    return SpottingScore(tp, fp, fn, precision, recall, f1, rate)
+
+
+def pooled(scores: Sequence[tuple[SpottingScore, float]]) -> SpottingScore:
+    """Pool (score, video_ms) pairs of several videos as MEGC does (micro-averaging):
+    counts summed, the false-alarm rate over all minutes."""
+    tp = sum(s.tp for s, _ in scores)
+    fp = sum(s.fp for s, _ in scores)
+    fn = sum(s.fn for s, _ in scores)
+    return _score(tp, fp, fn, sum(ms for _, ms in scores) / 60_000.0)
+
+
+def frame_span_ns(onset: int, offset: int, fps: float) -> tuple[int, int]:
+    """Frame indices (offset inclusive) -> (start of onset frame, end of offset frame), ns."""
+    return round(onset * 1e9 / fps), round((offset + 1) * 1e9 / fps)
+
+
+def evaluate_spotting(
+    gt: Sequence[tuple[int, int]],
+    pred: Sequence[SpottedInterval],
+    video_ms: float,
+    min_iou: float = 0.5,
+) -> SpottingScore:
+    """Score ``pred`` against GT (onset_ns, offset_ns) intervals of one video."""
+    pairs = []
+    for g, (g0, g1) in enumerate(gt):
+        for p, iv in enumerate(pred):
+            iou = interval_iou(g0, g1, iv.onset_ns, iv.offset_ns)
+            if iou >= min_iou:
+                pairs.append((iou, g, p))
+    used_g: set[int] = set()
+    used_p: set[int] = set()
+    for _, g, p in sorted(pairs, reverse=True):
+        if g not in used_g and p not in used_p:
+            used_g.add(g)
+            used_p.add(p)
+    tp = len(used_g)
+    return _score(tp, len(pred) - tp, len(gt) - tp, video_ms / 60_000.0)
+
+
+def timeline_png(
+    scores: Sequence[tuple[int, float]],
+    gt: Sequence[tuple[int, int]],
+    pred: Sequence[SpottedInterval],
+    path: str | Path,
+    title: str = "",
+    threshold: Sequence[tuple[int, float]] | None = None,
+) -> Path:
+    """Plot the score over time (s), GT intervals shaded green, detections as red bars
+    (macro: grey) with their apex marked; write a PNG (matplotlib Agg, no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(12, 3), dpi=100)
+    try:
+        if scores:
+            t = [p / 1e9 for p, _ in scores]
+            ax.plot(t, [v for _, v in scores], lw=0.8, color="tab:blue", label="score")
+        if threshold:
+            ax.plot([p / 1e9 for p, _ in threshold], [v for _, v in threshold], lw=0.6,
+                    color="tab:orange", ls="--", label="threshold")
+        for k, (g0, g1) in enumerate(gt):
+            ax.axvspan(g0 / 1e9, g1 / 1e9, color="tab:green", alpha=0.25,
+                       label="GT micro" if k == 0 else None)
+        top = max([v for _, v in scores], default=1.0) or 1.0
+        for k, iv in enumerate(pred):
+            color = "tab:red" if iv.kind == "micro" else "0.5"
+            ax.hlines(top * 1.05, iv.onset_ns / 1e9, iv.offset_ns / 1e9, color=color, lw=4,
+                      label="spotted" if k == 0 else None)
+            ax.plot(iv.apex_ns / 1e9, top * 1.05, "v", color=color, ms=4)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("score")
+        ax.set_title(title, fontsize=9)
+        ax.legend(loc="upper right", fontsize=7)
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+    finally:
+        plt.close(fig)
+    return path

@@ -1,0 +1,38 @@
+"""The interface every online spotter implements.
+
+A spotter belongs to one tracked face: create one per track, feed it that track's frames
+in pts order, call :meth:`Spotter.flush` when the track ends.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from pipeline.spotting.face_frame import FaceFrame
+from pipeline.spotting.interval import SpottedInterval
+
+
+@runtime_checkable
+class Spotter(Protocol):
+    """An online spotter of one face."""
+
+    name: str
+
+    def push(self, frame: FaceFrame) -> list[SpottedInterval]:
+        """Consume the next frame; the intervals that became final with it (each at most
+        :attr:`latency_ms` of pts after its offset)."""
+        ...
+
+    def flush(self) -> list[SpottedInterval]:
+        """The track ended: the intervals still pending, final now."""
+        ...
+
+    def score_history(self) -> list[tuple[int, float]]:
+        """(pts_ns, score) of the frames scored so far (within the kept history), for
+        timelines."""
+        ...
+
+    @property
+    def latency_ms(self) -> float:
+        """Upper bound on (pts of the frame that emits an interval) - (its offset)."""
+        ...
