@@ -29,7 +29,7 @@ def record_of(msg: Message) -> dict[str, Any]:
     if msg.kind == wire.EOS:
         return {"type": "end_of_stream", **base, "reason": msg.meta.get("reason", "")}
     if msg.kind == wire.EVENT:
-        return {"type": "event", **base, "track": msg.track, **msg.meta}
+        return {**msg.meta, "type": "event", **base, "track": msg.track}
     if msg.kind == wire.FACE:  # an aligned face: what a pipeline ending at align shows
         return {"type": "face", **base, "track": msg.track, **msg.meta,
                 "shapes": {name: list(arr.shape) for name, arr in msg.buffers.items()}}

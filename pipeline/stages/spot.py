@@ -116,7 +116,7 @@ class SpotStage(Stage):
         seq = st.clips
         st.clips += 1
         if not self.emit_clips:
-            meta.update(type="spot", label=None, note="spotting only: no classifier")
+            meta.update(label=None, note="spotting only: no classifier")
             return Message(wire.EVENT, stream, seq, int(iv.apex_ns), meta=meta, track=track)
         clip = st.window.clip(iv.onset_ns - margin, iv.offset_ns + margin, s.clip_frames)
         if clip is None:
