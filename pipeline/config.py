@@ -263,6 +263,9 @@ class SpotStage(StageBase):
                                   "and after offset")
     emit: Literal["auto", "clips", "events"] = Field(
         "auto", description="auto: events when the next stage publishes, clips otherwise")
+    emit_tracks: bool = Field(False, description="also send each face's per-frame state "
+                              "(box, landmarks, spotting score) downstream, for monitors "
+                              "and annotated videos; later stages pass it on")
 
 
 class ClassifyStage(StageBase):

@@ -43,10 +43,11 @@ SEND_GIVE_UP_S = 5.0  # after a stop request, how long to try to deliver what is
 
 @dataclass
 class StreamState:
-    """What a stage knows of one incoming stream: the last seq per lane (a lane is
-    the stream itself for frames, one face track for per-face kinds)."""
+    """What a stage knows of one incoming stream: the last seq per lane. A lane is one
+    kind of message of one face track (or of the stream itself, for frames): faces,
+    clips, events and track states of a face are numbered independently."""
 
-    last_seq: dict[int | None, int] = field(default_factory=dict)
+    last_seq: dict[tuple[int | None, str], int] = field(default_factory=dict)
     ended: bool = False
 
 
@@ -360,13 +361,14 @@ class StageRunner:
                 self.metrics.count_drop(msg.stream, "stale")
                 return
         if msg.kind != wire.EOS:
-            last = state.last_seq.get(msg.track, -1)
+            lane = (msg.track, msg.kind)
+            last = state.last_seq.get(lane, -1)
             if msg.seq <= last:
                 self.metrics.count_drop(msg.stream, "duplicate")
                 return
             if msg.seq > last + 1 and msg.track is None:  # a track may skip frames
                 self.metrics.count_gap(msg.stream, msg.seq - last - 1)
-            state.last_seq[msg.track] = msg.seq
+            state.last_seq[lane] = msg.seq
         self.metrics.count_in(msg.stream)
         try:
             if msg.kind == wire.EOS:

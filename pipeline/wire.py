@@ -44,7 +44,8 @@ EVENT = "event"
 EOS = "eos"
 HEARTBEAT = "heartbeat"
 ACK = "ack"  # receiver -> sender: this stream's end-of-stream (and all before it) arrived
-KINDS = frozenset({FRAME, FACE, CLIP, EVENT, EOS, HEARTBEAT, ACK})
+TRACK = "track"  # per-frame state of a face track (box, spotting score) for monitors
+KINDS = frozenset({FRAME, FACE, CLIP, EVENT, EOS, HEARTBEAT, ACK, TRACK})
 
 # Only plain numeric dtypes may cross the wire: an object dtype would need pickle.
 DTYPES = frozenset(

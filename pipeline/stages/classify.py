@@ -62,8 +62,8 @@ class ClassifyStage(Stage):
                       self.labels, self.trained_on)
 
     def process(self, msg: Message) -> Iterable[Message]:
-        if msg.kind != wire.CLIP:
-            return (msg,) if msg.kind == wire.EVENT else ()
+        if msg.kind != wire.CLIP:  # spotting events and track states pass through
+            return (msg,) if msg.kind in (wire.EVENT, wire.TRACK) else ()
         self.batcher.add(PendingClip(msg, time.time_ns()))
         return self._flush(force=False)
 

@@ -30,6 +30,8 @@ def record_of(msg: Message) -> dict[str, Any]:
         return {"type": "end_of_stream", **base, "reason": msg.meta.get("reason", "")}
     if msg.kind == wire.EVENT:
         return {**msg.meta, "type": "event", **base, "track": msg.track}
+    if msg.kind == wire.TRACK:
+        return {"type": "track", **base, "track": msg.track, **msg.meta}
     if msg.kind == wire.FACE:  # an aligned face: what a pipeline ending at align shows
         return {"type": "face", **base, "track": msg.track, **msg.meta,
                 "shapes": {name: list(arr.shape) for name, arr in msg.buffers.items()}}

@@ -84,10 +84,26 @@ class SpotStage(Stage):
         st.last_pts_ns = msg.pts_ns
         points = canonical_points(b["landmarks"], b["transform"])
         intervals = st.spotter.push(FaceFrame(msg.pts_ns, b["gray"], points))
-        out = [self._emit(msg.stream, msg.track, msg.seq, msg.pts_ns, st, iv)
-               for iv in intervals]
+        out: list[Message | None] = []
+        if self.ctx.settings.emit_tracks:
+            out.append(self._track_state(msg, st))
+        out += [self._emit(msg.stream, msg.track, msg.seq, msg.pts_ns, st, iv)
+                for iv in intervals]
         out += self._expire(msg.stream, msg.pts_ns)
         return [m for m in out if m is not None]
+
+    def _track_state(self, msg: Message, st: TrackState) -> Message:
+        # The latest score the spotter has: it may lag the frame (a flow spotter scores
+        # a frame once the frames after it arrived), so its own pts goes with it.
+        history = st.spotter.score_history()
+        last = history[-1] if history else None
+        lm = msg.buffers["landmarks"]
+        meta = {"box": msg.meta.get("box"),
+                "score": None if last is None else round(float(last[1]), 4),
+                "score_pts_ns": None if last is None else int(last[0]),
+                "landmarks": np.round(lm, 1).tolist()}
+        return Message(wire.TRACK, msg.stream, msg.seq, msg.pts_ns, meta=meta,
+                       track=msg.track)
 
     def _expire(self, stream: str, now_ns: int) -> list[Message | None]:
         """Tracks of this stream not seen for a whole history have ended: flush them."""

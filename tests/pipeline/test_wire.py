@@ -33,9 +33,10 @@ def sample(kind: str) -> Message:
         wire.EOS: {},
         wire.HEARTBEAT: {},
         wire.ACK: {},
+        wire.TRACK: {},
     }[kind]
     meta = {"label": "surprise", "probs": [0.1, 0.2, 0.7], "nested": {"a": None}}
-    track = 3 if kind in (wire.FACE, wire.CLIP, wire.EVENT) else None
+    track = 3 if kind in (wire.FACE, wire.CLIP, wire.EVENT, wire.TRACK) else None
     return Message(kind, "cam-0", 41, 1_640_000_000, buffers, meta, track)
 
 
