@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/mestream run configs/demo.yaml --tail
+	$(BIN)/mestream demo configs/demo.yaml
 
 test: install system-deps
 	$(BIN)/ruff check pipeline engines train tests

@@ -9,6 +9,7 @@
     mestream synth video|dataset|preview  synthetic ME footage with ground truth
     mestream train RECIPE.yaml            train / evaluate a model (LOSO, UF1, UAR)
     mestream export CHECKPOINT --out M    a trained model to ONNX (FP32 or FP16)
+    mestream demo [CONFIG]                synthetic cameras end to end, report vs truth
 """
 
 from __future__ import annotations
@@ -81,6 +82,15 @@ def _row(r: dict[str, Any]) -> str:
     kind = r.get("type", "?")
     pts_ms = r.get("pts_ns", 0) / 1e6
     extra = r.get("reason") or r.get("label") or r.get("shapes", {}).get("image", "")
+    if kind == "event":
+        on, off = (r.get("interval") or r).get("onset_ns"), (r.get("interval") or r).get(
+            "offset_ns")
+        span = f"{on / 1e6:.0f}-{off / 1e6:.0f} ms" if on is not None and off else ""
+        model = r.get("model", {})
+        extra = (f"{r.get('label') or 'spotted'} {r.get('kind') or ''} {span} "
+                 f"score={r.get('spot_score') or r.get('score')}"
+                 + (f" [{model.get('arch')}, weights: {model.get('trained_on')}]"
+                    if model else ""))
     if kind == "face":
         q = r.get("quality", {})
         extra = f"track={r.get('track')} box={r.get('box')} score={q.get('score')}"
@@ -184,6 +194,13 @@ def cmd_align_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.demo import run_demo
+
+    return run_demo(Path(args.config), Path(args.out) if args.out else None,
+                    video=not args.no_video, overrides=args.set)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     # train/ owns torch; the runtime imports it only for this command.
     from train.export import export_onnx
@@ -252,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--size", type=int, default=128, help="aligned face side in px")
     ap.add_argument("--frames", type=int, default=None, help="stop after N frames")
     ap.set_defaults(func=cmd_align_preview)
+
+    d = sub.add_parser("demo", help="run synthetic cameras end to end and report against "
+                       "the ground truth")
+    d.add_argument("config", nargs="?", default="configs/demo.yaml")
+    d.add_argument("--out", default=None, help="report folder (default runs/demo-<time>)")
+    d.add_argument("--no-video", action="store_true", help="skip the annotated mp4s")
+    add_set(d)
+    d.set_defaults(func=cmd_demo)
 
     e = sub.add_parser("export", help="export a training checkpoint to ONNX")
     e.add_argument("checkpoint")
