@@ -7,8 +7,14 @@ shared/docs/faces.md): detection 2.4 ms, mesh 4-6 ms per 640x480 frame on 2 core
 from __future__ import annotations
 
 import math
+import os
 
-import mediapipe as mp
+# MediaPipe's C++ side logs a line per graph to stderr ("Created TensorFlow Lite XNNPACK
+# delegate", "Feedback manager requires ..."); errors still come through.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import mediapipe as mp  # noqa: E402  (after the log settings it reads at import)
 import numpy as np
 
 from pipeline.faces.canonical import MEDIAPIPE
