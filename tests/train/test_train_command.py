@@ -1,0 +1,83 @@
+"""``mestream train`` end to end on a tiny synthetic dataset (2 subjects, 4 clips, one
+epoch): LOSO folds, pooled metrics, checkpoints in the documented format, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.train.synth_data import CLASSES, tiny_casme2
+
+
+def mestream_train(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", "train", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    root = tiny_casme2(tmp_path_factory)
+    tmp = tmp_path_factory.mktemp("train")
+    path = tmp / "tiny.yaml"
+    path.write_text(yaml.safe_dump({
+        "model": {"name": "stcnn", "kwargs": {"hidden": 16}},
+        "data": {"dataset": "casme2", "root": str(root), "classes": CLASSES},
+        "preparation": {"frames": 18, "size": 64, "cache_dir": str(tmp / "cache")},
+        "protocol": {"name": "loso"},
+        "batch_size": 2, "epochs": 1, "seeds": [0, 1], "device": "cpu",
+        "output": {"dir": str(tmp / "out")}}))
+    return path, tmp / "out"
+
+
+def test_train_writes_results_checkpoints_and_resumes(recipe) -> None:
+    import torch
+
+    path, out = recipe
+    first = mestream_train(str(path))
+    assert first.returncode == 0, first.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["folds"] == 2 and results["subjects"] == 2 and results["samples"] == 4
+    assert "synthetic" in results["trained_on"]
+    for key in ("accuracy", "uf1", "uar"):
+        assert set(results["summary"][key]) == {"mean", "std"}
+        assert 0.0 <= results["summary"][key]["mean"] <= 1.0
+    assert set(results["seeds"]) == {"0", "1"}
+    assert results["seeds"]["0"]["n"] == 4                  # every clip predicted once
+    assert "casme2" in results["summary"]["per_dataset"]
+    assert (out / "results.md").exists() and (out / "confusion.png").exists()
+    ckpts = sorted((out / "folds").glob("*.pt"))
+    assert [p.name for p in ckpts] == ["sub01_seed0.pt", "sub01_seed1.pt", "sub02_seed0.pt",
+                                       "sub02_seed1.pt"]
+    ckpt = torch.load(ckpts[0], weights_only=False)
+    assert {"format", "arch", "kwargs", "state_dict", "labels", "normalisation",
+            "preparation", "recipe", "trained_on", "inputs", "fold", "seed"} <= set(ckpt)
+    assert ckpt["arch"] == "stcnn" and ckpt["labels"] == CLASSES
+    assert ckpt["kwargs"] == {"frames": 18, "size": 64, "num_classes": 5, "hidden": 16}
+    assert set(ckpt["normalisation"]["face"]) == {"mean", "max"}
+    assert ckpt["test_subjects"] == ["sub01"] and "sub01" not in ckpt["train_subjects"]
+    final = torch.load(out / "final.pt", weights_only=False)
+    assert final["fold"] == "all" and final["train_subjects"] == ["sub01", "sub02"]
+    lines = (out / "epochs.csv").read_text().splitlines()
+    assert lines[0].startswith("fold,seed,epoch") and len(lines) == 1 + 4 + 1
+
+    stamps = {p: p.stat().st_mtime_ns for p in ckpts}
+    second = mestream_train(str(path))
+    assert second.returncode == 0, second.stderr[-3000:]
+    again = json.loads((out / "results.json").read_text())
+    assert again["resumed_folds"] == 4
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    assert again["seeds"] == results["seeds"]
+
+
+def test_bad_recipe_exits_2(tmp_path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("model: {name: stcnn}\n")
+    run = mestream_train(str(path))
+    assert run.returncode == 2 and f"{path}" in run.stderr and "data" in run.stderr

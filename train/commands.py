@@ -1,0 +1,53 @@
+"""``mestream train RECIPE.yaml``: train and evaluate a model from a recipe.
+
+    mestream train configs/train/stcnn_synth.yaml                  # LOSO, results.md
+    mestream train configs/train/stcnn_synth.yaml --epochs 2 --set seeds=[0]
+    mestream train configs/train/stcnn_casme_sq.yaml --device cuda
+
+This module is imported by ``mestream``'s parser, so it must not import torch (the
+runtime never does, tests/test_layers.py): torch is imported inside :func:`cmd_train`.
+A re-run with the same output folder resumes: folds whose checkpoint and predictions
+exist are not trained again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from train.recipe import load_recipe
+
+    overrides = list(args.set)
+    if args.epochs is not None:
+        overrides.append(f"epochs={args.epochs}")
+    if args.device is not None:
+        overrides.append(f"device={args.device}")
+    if args.out is not None:
+        overrides.append(f"output.dir={args.out}")
+    recipe = load_recipe(args.recipe, overrides)   # ConfigError -> exit 2 in pipeline.cli
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from train.loop import run  # imports torch
+
+    results = run(recipe, name=args.recipe)
+    s = results["summary"]
+    print(json.dumps({"output": str(recipe.output.dir), "trained_on": results["trained_on"],
+                      "samples": results["samples"], "subjects": results["subjects"],
+                      "folds": results["folds"], "wall_s": results["wall_s"],
+                      **{m: f"{s[m]['mean']:.4f} ± {s[m]['std']:.4f}"
+                         for m in ("accuracy", "uf1", "uar")}}, ensure_ascii=False))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train / evaluate a model from a recipe YAML "
+                       "(needs the train extra: torch)")
+    t.add_argument("recipe", help="e.g. configs/train/stcnn_synth.yaml")
+    t.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a recipe value, e.g. optimiser.lr=0.005")
+    t.add_argument("--epochs", type=int, default=None, help="override epochs")
+    t.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None)
+    t.add_argument("--out", default=None, help="override output.dir")
+    t.set_defaults(func=cmd_train)
