@@ -5,7 +5,9 @@ input named after one of them (``face`` for MicroExpSTCNN, ``eyes`` and ``mouth`
 MicroExpFuseNet, ``frames`` = the face for the time-contrast net) gets that buffer,
 resampled to the model's T and size if they differ, normalised with the training
 fold's statistics, ``(x - mean) / max`` (train/normalise.py, carried in the model's
-``mestream.normalisation`` metadata), and the channel axis the model expects.
+``mestream.normalisation`` metadata), and the channel axis the model expects. A model
+trained on differences to each clip's first frame (``mestream.preparation``
+``reference: first``) gets those differences, before normalisation, as in training.
 
 Example:
     >>> import numpy as np
@@ -38,7 +40,7 @@ def resample_frames(clip: np.ndarray, frames: int) -> np.ndarray:
 
 
 def model_input(name: str, shape: tuple[int, ...], buffers: dict[str, np.ndarray],
-                normalisation: dict[str, Any]) -> np.ndarray:
+                normalisation: dict[str, Any], reference: str = "none") -> np.ndarray:
     """One sample's input ``name`` of ``shape`` (no batch axis) from clip ``buffers``."""
     if name not in SOURCE_BUFFER:
         raise ValueError(f"model input {name!r} is not one a clip can feed; expected one "
@@ -53,6 +55,10 @@ def model_input(name: str, shape: tuple[int, ...], buffers: dict[str, np.ndarray
     if x.shape[1] != size or x.shape[2] != size:
         x = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in x])
     x = resample_frames(x, frames).astype(np.float32)
+    if reference == "first":
+        x = x - x[:1]
+    elif reference != "none":
+        raise ValueError(f"unknown preparation.reference {reference!r}")
     stats = normalisation.get(SOURCE_BUFFER[name]) or normalisation.get(name)
     if stats:
         x = (x - np.float32(stats["mean"])) / np.float32(stats["max"])

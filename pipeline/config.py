@@ -259,8 +259,9 @@ class SpotStage(StageBase):
     history_ms: float = Field(4000.0, gt=0, le=60000, description="face history kept per "
                               "track")
     clip_frames: int = Field(18, ge=2, le=512, description="T of the clips sent on")
-    clip_margin_ms: float = Field(100.0, ge=0, le=2000, description="taken before onset "
-                                  "and after offset")
+    clip_margin_ms: float = Field(0.0, ge=0, le=2000, description="taken before onset "
+                                  "and after offset (0: the interval itself, as the "
+                                  "bundled model was trained)")
     emit: Literal["auto", "clips", "events"] = Field(
         "auto", description="auto: events when the next stage publishes, clips otherwise")
     emit_tracks: bool = Field(False, description="also send each face's per-frame state "

@@ -48,6 +48,8 @@ class ClassifyStage(Stage):
         self.normalisation: dict[str, Any] = json.loads(
             meta.get("mestream.normalisation", "{}") or "{}")
         self.trained_on = meta.get("mestream.trained_on", "unknown")
+        preparation = json.loads(meta.get("mestream.preparation", "{}") or "{}")
+        self.reference = str(preparation.get("reference", "none"))
         self.model_info = {
             "id": Path(s.model).name, "arch": meta.get("mestream.arch", "?"),
             "backend": self.engine.backend, "precision": self.engine.precision,
@@ -91,8 +93,8 @@ class ClassifyStage(Stage):
         return out
 
     def _classify(self, batch: list[PendingClip], waited_ms: float) -> list[Message]:
-        inputs = {name: np.stack([model_input(name, shape, p.msg.buffers, self.normalisation)
-                                  for p in batch])
+        inputs = {name: np.stack([model_input(name, shape, p.msg.buffers, self.normalisation,
+                                              self.reference) for p in batch])
                   for name, shape in self.shapes.items()}
         t0 = time.perf_counter()
         outputs = self.engine.infer(inputs)

@@ -96,3 +96,17 @@ def test_clips_from_two_streams_are_classified_in_shared_batches(tmp_path) -> No
         assert e.meta["model"]["synthetic_weights"] is True
         assert e.meta["model"]["backend"] == "onnxruntime"
     assert events[-1].meta["latency_ms"]["batch_wait"] >= 150  # waited for the deadline
+
+
+def test_the_bundled_model_says_it_was_trained_on_synthetic_data() -> None:
+    from engines.onnxruntime_engine import OnnxRuntimeEngine
+
+    engine = OnnxRuntimeEngine(REPO / "pipeline" / "weights" / "stcnn_synth_casme2.onnx")
+    try:
+        assert "synthetic" in engine.metadata["mestream.trained_on"]
+        labels = engine.metadata["mestream.labels"]
+        assert "happiness" in labels and "repression" in labels
+        out = engine.infer({"face": np.zeros((2, 1, 18, 64, 64), np.float32)})
+        assert next(iter(out.values())).shape == (2, 5)
+    finally:
+        engine.close()
