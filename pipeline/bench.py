@@ -151,6 +151,28 @@ def synth_rows(quick: bool) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def engine_rows(quick: bool) -> list[tuple[str, str, str, str]]:
+    """The bundled classifier on ONNX Runtime (CPU), batch 1..64."""
+    from engines.benchmark import bench_engine
+    from engines.onnxruntime_engine import OnnxRuntimeEngine
+
+    model = Path(__file__).resolve().parent / "weights" / "stcnn_synth_casme2.onnx"
+    engine = OnnxRuntimeEngine(model)
+    try:
+        sizes = [1, 8, 64] if quick else [1, 2, 4, 8, 16, 32, 64]
+        rows = []
+        for r in bench_engine(engine, sizes, repeats=3 if quick else 10):
+            if r.get("skipped"):
+                continue
+            rows.append((f"classify engine: STCNN (T=18, 64x64) on {engine.backend} "
+                         f"{engine.precision} {engine.device}, batch {r['batch']}",
+                         f"{r['clips_per_s']:.0f} clips/s ({r['median_ms']:.1f} ms a batch)",
+                         "median", "batching pays while clips/s rises"))
+        return rows
+    finally:
+        engine.close()
+
+
 def run_benchmarks(out: Path, quick: bool = False, grid_dir: Path | None = None) -> int:
     frames, runs = (100, 1) if quick else (600, 3)
     rows = []
@@ -165,6 +187,7 @@ def run_benchmarks(out: Path, quick: bool = False, grid_dir: Path | None = None)
                      f">= {30 * 16} frames/s (16 streams x 30 fps)"))
     rows += alignment_rows(quick, grid_dir)
     rows += synth_rows(quick)
+    rows += engine_rows(quick)
     header = ("benchmark", "result", "statistic", "target")
     table = [header, *rows]
     widths = [max(len(r[i]) for r in table) for i in range(4)]
@@ -199,7 +222,10 @@ def run_benchmarks(out: Path, quick: bool = False, grid_dir: Path | None = None)
         "The synthetic-source rows render the generator's default scene (a bundled real",
         "face, AU deformations, blinks, head motion, sensor noise) on one OpenCV thread,",
         "without writing or sending it.",
-        "Spotting and classification are not in these figures yet.",
+        "Engine rows run the bundled STCNN (trained on synthetic data) on random inputs;",
+        "TensorRT and torch-CUDA figures need a GPU (none here: `mestream engine bench",
+        "MODEL --backend tensorrt` on one). Spotting quality is not in this table: see",
+        "pipeline/spotting/README.md.",
         "",
     ]
     out.write_text("\n".join(md))
