@@ -10,6 +10,7 @@
     mestream train RECIPE.yaml            train / evaluate a model (LOSO, UF1, UAR)
     mestream export CHECKPOINT --out M    a trained model to ONNX (FP32 or FP16)
     mestream demo [CONFIG]                synthetic cameras end to end, report vs truth
+    mestream eval spotting --gt G --pred E  spotting F1 / FA per minute vs ground truth
 """
 
 from __future__ import annotations
@@ -285,9 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--opset", type=int, default=17)
     e.set_defaults(func=cmd_export)
 
+    from pipeline.spotting.commands import add_parser as add_eval
     from pipeline.synth.commands import add_parser as add_synth
 
     add_synth(sub)
+    add_eval(sub)
     # Commands of the other packages, found by name: `engines` sits below the runtime
     # and `train` above it, so the runtime keeps working (and importing no torch) when
     # the training side is not installed. Neither imports torch until its command runs.

@@ -1,0 +1,81 @@
+"""``mestream eval spotting --gt GT.json --pred EVENTS.jsonl [--plot DIR]``
+
+GT: a ground-truth JSON written by ``mestream synth video`` (or any JSON with
+``fps``, ``frames`` and ``events`` rows holding ``onset_frame``, ``offset_frame``,
+``kind``, and optionally ``stream``). PRED: JSON lines as ``mestream subscribe --json``
+prints them; ``event`` records count, with their interval. Scores micro-expressions at
+IoU >= 0.5 (MEGC), per stream and overall: precision, recall, F1, false alarms/minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+
+def load_predictions(path: Path) -> dict[str, list[Any]]:
+    from pipeline.spotting.interval import SpottedInterval
+
+    out: dict[str, list[Any]] = defaultdict(list)
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"error: {path}:{n}: not JSON ({exc})") from None
+        if r.get("type") != "event":
+            continue
+        iv = r.get("interval") or r
+        out[r.get("stream", "?")].append(SpottedInterval(
+            int(iv["onset_ns"]), int(iv["apex_ns"]), int(iv["offset_ns"]),
+            float(r.get("spot_score") or r.get("score") or 0.0), r.get("kind") or "micro",
+            r.get("spotter") or "?"))
+    return out
+
+
+def cmd_eval_spotting(args: argparse.Namespace) -> int:
+    from pipeline.spotting.evaluate import evaluate_spotting, frame_span_ns, timeline_png
+
+    gt = json.loads(Path(args.gt).read_text())
+    fps, frames = float(gt["fps"]), int(gt["frames"])
+    preds = load_predictions(Path(args.pred))
+    streams = sorted({e.get("stream", gt.get("stream", "?")) for e in gt["events"]}
+                     | set(preds) | ({gt["stream"]} if "stream" in gt else set()))
+    rows, tp, fp, fn, minutes = [], 0, 0, 0, 0.0
+    for sid in streams:
+        spans = [frame_span_ns(e["onset_frame"], e["offset_frame"], fps) for e in gt["events"]
+                 if e.get("kind") == "micro" and e.get("stream", gt.get("stream")) == sid]
+        micro = [p for p in preds.get(sid, []) if p.kind == "micro"]
+        score = evaluate_spotting(spans, micro, frames / fps * 1000.0)
+        rows.append((sid, len(spans), len(micro), score))
+        tp, fp, fn = tp + score.tp, fp + score.fp, fn + score.fn
+        minutes += frames / fps / 60.0
+        if args.plot:
+            timeline_png([], spans, preds.get(sid, []), Path(args.plot) / f"{sid}.png",
+                         title=f"{sid}: ground truth (green), detections (red)")
+    print("| stream | micro truth | micro detections | precision | recall | F1 | FA/min |")
+    print("|---|---|---|---|---|---|---|")
+    for sid, n_gt, n_pred, s in rows:
+        print(f"| {sid} | {n_gt} | {n_pred} | {s.precision:.3f} | {s.recall:.3f} | "
+              f"{s.f1:.3f} | {s.false_alarms_per_minute:.2f} |")
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    print(f"overall: precision {p:.3f}, recall {r:.3f}, F1 {f1:.3f}, "
+          f"{fp / minutes if minutes else 0.0:.2f} false alarms/min (IoU >= 0.5)")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("eval", help="evaluate published events against ground truth")
+    esub = e.add_subparsers(dest="eval_command", required=True)
+    s = esub.add_parser("spotting", help="MEGC spotting F1 (IoU >= 0.5), FA/min")
+    s.add_argument("--gt", required=True, help="ground-truth JSON (mestream synth video)")
+    s.add_argument("--pred", required=True, help="events, JSON lines (mestream subscribe "
+                   "--json)")
+    s.add_argument("--plot", default=None, help="folder for a timeline PNG per stream")
+    s.set_defaults(func=cmd_eval_spotting)

@@ -1,0 +1,40 @@
+"""`mestream eval spotting`: ground truth from the generator's JSON, predictions as the
+subscriber prints them, MEGC IoU >= 0.5 scores per stream and overall."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from pipeline.synth.truth import ExpressionEvent, GroundTruth
+from tests.conftest import REPO, mestream
+
+
+def event(onset: int, offset: int) -> ExpressionEvent:
+    return ExpressionEvent(stream="cam", face=0, onset=onset, apex=onset + 2, offset=offset,
+                           fps=30.0, kind="micro", label="surprise", label_set="megc3",
+                           aus=("AU1", "AU2"), intensity_px=2.0)
+
+
+def test_eval_spotting_scores_events_against_ground_truth(tmp_path) -> None:
+    truth = GroundTruth("cam", 30.0, 1800, 640, 480, 0, ["x"],
+                        [event(300, 309), event(900, 909)])
+    truth.write(tmp_path / "gt")
+    ms = 1_000_000
+    preds = [  # one hit on the first event, one false alarm, plus non-event records
+        {"type": "event", "stream": "cam", "kind": "micro", "spotter": "flow",
+         "interval": {"onset_ns": 10_000 * ms, "apex_ns": 10_100 * ms,
+                      "offset_ns": 10_330 * ms}},
+        {"type": "event", "stream": "cam", "kind": "micro", "spotter": "flow",
+         "onset_ns": 50_000 * ms, "apex_ns": 50_100 * ms, "offset_ns": 50_300 * ms},
+        {"type": "end_of_stream", "stream": "cam", "seq": 1800},
+    ]
+    (tmp_path / "ev.jsonl").write_text("\n".join(json.dumps(p) for p in preds))
+    proc = subprocess.run(mestream("eval", "spotting", "--gt", str(tmp_path / "gt.json"),
+                                   "--pred", str(tmp_path / "ev.jsonl"), "--plot",
+                                   str(tmp_path / "plots")),
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "| cam | 2 | 2 | 0.500 | 0.500 | 0.500 | 1.00 |" in proc.stdout
+    assert "overall: precision 0.500, recall 0.500, F1 0.500" in proc.stdout
+    assert (tmp_path / "plots" / "cam.png").exists()
