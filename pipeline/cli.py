@@ -202,17 +202,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     video=not args.no_video, overrides=args.set)
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    # train/ owns torch; the runtime imports it only for this command.
-    from train.export import export_onnx
-
-    meta = export_onnx(args.checkpoint, args.out, precision=args.precision, opset=args.opset)
-    print(f"{args.out}: {meta['mestream.arch']} {meta['mestream.precision']}, inputs "
-          f"{meta['mestream.inputs']}, labels {meta['mestream.labels']}, trained on "
-          f"{meta['mestream.trained_on']}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mestream", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -278,13 +267,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-video", action="store_true", help="skip the annotated mp4s")
     add_set(d)
     d.set_defaults(func=cmd_demo)
-
-    e = sub.add_parser("export", help="export a training checkpoint to ONNX")
-    e.add_argument("checkpoint")
-    e.add_argument("--out", required=True)
-    e.add_argument("--precision", choices=["fp32", "fp16"], default="fp32")
-    e.add_argument("--opset", type=int, default=17)
-    e.set_defaults(func=cmd_export)
 
     from pipeline.spotting.commands import add_parser as add_eval
     from pipeline.synth.commands import add_parser as add_synth

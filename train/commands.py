@@ -41,6 +41,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from train.export import export_onnx
+
+    meta = export_onnx(args.checkpoint, args.out, precision=args.precision, opset=args.opset)
+    print(f"{args.out}: {meta['mestream.arch']} {meta['mestream.precision']}, inputs "
+          f"{meta['mestream.inputs']}, labels {meta['mestream.labels']}, trained on "
+          f"{meta['mestream.trained_on']}")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train / evaluate a model from a recipe YAML "
                        "(needs the train extra: torch)")
@@ -51,3 +61,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None)
     t.add_argument("--out", default=None, help="override output.dir")
     t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("export", help="export a training checkpoint to ONNX (FP32 or an "
+                       "FP16 graph), with labels, shapes and provenance in its metadata")
+    e.add_argument("checkpoint")
+    e.add_argument("--out", required=True)
+    e.add_argument("--precision", choices=["fp32", "fp16"], default="fp32")
+    e.add_argument("--opset", type=int, default=17)
+    e.set_defaults(func=cmd_export)
