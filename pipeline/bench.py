@@ -157,20 +157,28 @@ def engine_rows(quick: bool) -> list[tuple[str, str, str, str]]:
     from engines.onnxruntime_engine import OnnxRuntimeEngine
 
     model = Path(__file__).resolve().parent / "weights" / "stcnn_synth_casme2.onnx"
-    engine = OnnxRuntimeEngine(model)
-    try:
-        sizes = [1, 8, 64] if quick else [1, 2, 4, 8, 16, 32, 64]
-        rows = []
-        for r in bench_engine(engine, sizes, repeats=3 if quick else 10):
-            if r.get("skipped"):
-                continue
-            rows.append((f"classify engine: STCNN (T=18, 64x64) on {engine.backend} "
-                         f"{engine.precision} {engine.device}, batch {r['batch']}",
-                         f"{r['clips_per_s']:.0f} clips/s ({r['median_ms']:.1f} ms a batch)",
-                         "median", "batching pays while clips/s rises"))
-        return rows
-    finally:
-        engine.close()
+    engines = [OnnxRuntimeEngine(model)]
+    try:  # the torch engine, where torch is installed (the test/train extras)
+        from engines.torch_engine import TorchEngine
+
+        engines.append(TorchEngine(model.with_suffix(".pt2"), device="cpu"))
+    except Exception as exc:  # noqa: BLE001  (no torch: ONNX Runtime rows only)
+        print(f"torch engine not measured: {exc}")
+    sizes = [1, 8, 64] if quick else [1, 2, 4, 8, 16, 32, 64]
+    rows = []
+    for engine in engines:
+        try:
+            for r in bench_engine(engine, sizes, repeats=3 if quick else 10):
+                if r.get("skipped"):
+                    continue
+                rows.append((f"classify engine: STCNN (T=18, 64x64) on {engine.backend} "
+                             f"{engine.precision} {engine.device}, batch {r['batch']}",
+                             f"{r['clips_per_s']:.0f} clips/s "
+                             f"({r['median_ms']:.1f} ms a batch)",
+                             "median", "batching pays while clips/s rises"))
+        finally:
+            engine.close()
+    return rows
 
 
 def run_benchmarks(out: Path, quick: bool = False, grid_dir: Path | None = None) -> int:

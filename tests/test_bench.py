@@ -18,4 +18,5 @@ def test_bench_writes_a_table(tmp_path) -> None:
     assert text.count("| capture -> publish") == 2 and "| wire encode+decode" in text
     assert "| align jitter, still face" in text and text.count("| align worker,") == 4
     assert text.count("| synthetic source, 640x480") == 3
-    assert text.count("| classify engine: STCNN") == 3
+    assert text.count("| classify engine: STCNN (T=18, 64x64) on onnxruntime") == 3
+    assert text.count("| classify engine: STCNN (T=18, 64x64) on torch") == 3

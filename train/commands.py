@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -45,6 +46,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from train.export import export_onnx
 
     meta = export_onnx(args.checkpoint, args.out, precision=args.precision, opset=args.opset)
+    if args.pt2:
+        from train.export import export_torch_program
+
+        program = Path(args.out).with_suffix(".pt2")
+        export_torch_program(args.checkpoint, program)
+        print(f"{program}: torch.export program for the torch engine")
     print(f"{args.out}: {meta['mestream.arch']} {meta['mestream.precision']}, inputs "
           f"{meta['mestream.inputs']}, labels {meta['mestream.labels']}, trained on "
           f"{meta['mestream.trained_on']}")
@@ -68,4 +75,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True)
     e.add_argument("--precision", choices=["fp32", "fp16"], default="fp32")
     e.add_argument("--opset", type=int, default=17)
+    e.add_argument("--pt2", action="store_true", help="also write a torch.export program "
+                   "(.pt2) beside it for the torch engine")
     e.set_defaults(func=cmd_export)

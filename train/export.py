@@ -79,14 +79,9 @@ def onnx_bytes(model: torch.nn.Module, arch: str, kwargs: dict[str, Any],
     return f.getvalue()
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, precision: str = "fp32",
-                opset: int = OPSET) -> dict[str, str]:
-    """Write ``out`` from ``checkpoint``; returns the metadata written into it."""
-    import onnx
-
-    model, ckpt = load_checkpoint(checkpoint)
+def metadata_of(ckpt: dict[str, Any], precision: str, opset: int) -> dict[str, str]:
+    """The ``mestream.*`` properties of an exported model."""
     arch, kwargs = ckpt["arch"], dict(ckpt["kwargs"])
-    proto = onnx.load_from_string(onnx_bytes(model, arch, kwargs, precision, opset))
     shapes = input_shapes(arch, kwargs)
     merged = {**ARCHS[arch].defaults, **kwargs}
     meta = {
@@ -104,6 +99,18 @@ def export_onnx(checkpoint: str | Path, out: str | Path, precision: str = "fp32"
         "mestream.trained_on": str(ckpt.get("trained_on", "unknown")),
         "mestream.torch": torch.__version__,
     }
+    return meta
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, precision: str = "fp32",
+                opset: int = OPSET) -> dict[str, str]:
+    """Write ``out`` from ``checkpoint``; returns the metadata written into it."""
+    import onnx
+
+    model, ckpt = load_checkpoint(checkpoint)
+    arch, kwargs = ckpt["arch"], dict(ckpt["kwargs"])
+    proto = onnx.load_from_string(onnx_bytes(model, arch, kwargs, precision, opset))
+    meta = metadata_of(ckpt, precision, opset)
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -112,4 +119,19 @@ def export_onnx(checkpoint: str | Path, out: str | Path, precision: str = "fp32"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(out))
+    return meta
+
+
+def export_torch_program(checkpoint: str | Path, out: str | Path) -> dict[str, str]:
+    """Write a torch.export program (``.pt2``, dynamic batch, FP32) for the torch engine,
+    with the same input names and metadata as the ONNX export; ``backend: auto`` picks
+    it on a CUDA machine without TensorRT when it lies beside the ``.onnx``."""
+    from engines.torch_program import export_program
+
+    model, ckpt = load_checkpoint(checkpoint)
+    arch, kwargs = ckpt["arch"], dict(ckpt["kwargs"])
+    meta = metadata_of(ckpt, "fp32", OPSET)
+    inputs = example_inputs(arch, kwargs, batch=2)
+    export_program(model, tuple(inputs.values()), Path(out), input_names=list(inputs),
+                   output_names=list(ARCHS[arch].outputs), metadata=meta)
     return meta

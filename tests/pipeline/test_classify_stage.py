@@ -110,3 +110,22 @@ def test_the_bundled_model_says_it_was_trained_on_synthetic_data() -> None:
         assert next(iter(out.values())).shape == (2, 5)
     finally:
         engine.close()
+
+
+def test_bundled_torch_program_matches_onnx_runtime() -> None:
+    """ONNX Runtime vs torch on CPU, same bundled weights, same answers (1e-4)."""
+    from engines.onnxruntime_engine import OnnxRuntimeEngine
+    from engines.torch_engine import TorchEngine
+
+    weights = REPO / "pipeline" / "weights"
+    batch = {"face": np.random.default_rng(0).standard_normal((3, 1, 18, 64, 64),
+                                                             dtype=np.float32)}
+    ort_engine = OnnxRuntimeEngine(weights / "stcnn_synth_casme2.onnx")
+    torch_engine = TorchEngine(weights / "stcnn_synth_casme2.pt2", device="cpu")
+    try:
+        a = next(iter(ort_engine.infer(batch).values()))
+        b = next(iter(torch_engine.infer(batch).values()))
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+    finally:
+        ort_engine.close()
+        torch_engine.close()
