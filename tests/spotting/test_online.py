@@ -18,7 +18,8 @@ MS = 1_000_000
 
 
 def bump_clip(fps: float, seconds: float = 4.0, apex_ms: float = 2000.0, px: float = 2.5,
-              half_ms: float = 150.0) -> list[FaceFrame]:
+              half_ms: float = 150.0, cx: float = 64.0, rx: float = 26.0, cy: float = 40.0
+              ) -> list[FaceFrame]:
     """A still textured face with noise; a patch (the "brow") moves up by ``px`` and back,
     raised-cosine, ``half_ms`` each way around ``apex_ms``."""
     base = textured_face()
@@ -26,7 +27,7 @@ def bump_clip(fps: float, seconds: float = 4.0, apex_ms: float = 2000.0, px: flo
     frames = []
     yy, xx = np.mgrid[0:128, 0:128].astype(np.float32)
     # A smooth blob of motion over the brows' place (x 0.2..0.8, y 0.25..0.38).
-    weight = np.exp(-(((xx - 64) / 26) ** 2) - (((yy - 40) / 7) ** 2)).astype(np.float32)
+    weight = np.exp(-(((xx - cx) / rx) ** 2) - (((yy - cy) / 7) ** 2)).astype(np.float32)
     for i in range(round(seconds * fps)):
         t = i * 1000.0 / fps
         u = np.clip((t - (apex_ms - half_ms)) / (2 * half_ms), 0, 1)
@@ -90,3 +91,25 @@ def test_flow_spotter_finds_the_bump_online_and_in_time(fps: float) -> None:
     again = run_online(OpticalFlowSpotter(), frames)
     assert [i for _, i in again] == [i for _, i in emitted]
     assert spotter.score_history()
+
+
+def test_flow_spotter_bilateral_rule() -> None:
+    """The generator's AUs are bilateral: a movement of one side of the face only (here the
+    image-left brow) is not reported with ``bilateral`` on, and is with it off."""
+    frames = bump_clip(30.0, cx=36.0, rx=8.0)
+    on = [iv for _, iv in run_online(OpticalFlowSpotter(), frames) if iv.kind == "micro"]
+    off = [iv for _, iv in run_online(OpticalFlowSpotter(bilateral=False), frames)
+           if iv.kind == "micro"]
+    assert on == []
+    assert any(abs(iv.apex_ns - 2000 * MS) <= 100 * MS for iv in off)
+
+
+def test_flow_spotter_keeps_a_mouth_movement_of_a_still_face() -> None:
+    """The speech rule drops a mouth-only candidate only when the mouth kept moving around
+    it: on a still face a lone mouth movement is reported and the rule saw it quiet."""
+    frames = bump_clip(30.0, cy=104.0, rx=16.0)
+    spotter = OpticalFlowSpotter()
+    out = [iv for _, iv in run_online(spotter, frames) if iv.kind == "micro"]
+    assert any(abs(iv.apex_ns - 2000 * MS) <= 100 * MS for iv in out)
+    mouth = [d for d in spotter.decisions if abs(d[0] - 2000 * MS) <= 100 * MS]
+    assert mouth and mouth[0][1] and mouth[0][2] < spotter.speech_level
