@@ -62,6 +62,9 @@ class Child:
         return identity(self.stage, self.replica)
 
 
+_STDERR_LOCK = threading.Lock()
+
+
 class Supervisor:
     def __init__(self, config: PipelineConfig, config_path: Path, overrides: list[str]):
         self.cfg = config
@@ -96,7 +99,11 @@ class Supervisor:
         for raw in proc.stderr:
             line = raw.decode(errors="replace").rstrip()
             child.tail.append(line)
-            print(line, file=sys.stderr, flush=True)
+            # One write per line under a lock: print() writes the text and the newline
+            # separately, and two stages' lines then ran together in the log.
+            with _STDERR_LOCK:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
 
     def _on_exit(self, child: Child, code: int) -> None:
         if code == 0:
