@@ -30,6 +30,7 @@ def test_demo_reports_against_ground_truth(tmp_path) -> None:
     for s in summary["streams"].values():
         assert s["frames"] == 100 and 0.0 <= s["recall"] <= 1.0
     assert "synthetic" in summary["note"]
+    assert "offset_to_clip_ms" in summary["overall"]
     for sid in ("cam-1", "cam-2"):
         assert (out / f"{sid}_timeline.png").stat().st_size > 1000
         assert (out / f"{sid}_annotated.mp4").stat().st_size > 1000
