@@ -1,7 +1,7 @@
 """ONNX -> TensorRT plan: one optimisation profile over the batch axis, FP16 the way the
 installed TensorRT wants it, and a timing cache kept between builds.
 
-FP16 differs by version (see /work/shared/docs/pipeline.md, section 2):
+FP16 differs by version (see ../shared/docs/pipeline.md, section 2):
 
 - TensorRT 11 removed ``BuilderFlag.FP16``; every network is strongly typed, so an FP16
   engine needs an FP16 graph (``mestream export --precision fp16``).

@@ -15,7 +15,7 @@ cancel the very motion we want to see), nor the irises (they move with gaze).
   825 frames of the GRID clips (10 speakers) with :func:`fit_template` and are hard-coded
   below, so the runtime needs no data. Regenerate them with::
 
-      .venv/bin/python -m pipeline.faces.canonical /work/shared/data/real/grid/*.mpg
+      .venv/bin/python -m pipeline.faces.canonical ../shared/data/real/grid/*.mpg
 
 >>> import numpy as np
 >>> canonical_stable("retinaface5", 112).round(2).tolist()[0]

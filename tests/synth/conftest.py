@@ -1,4 +1,5 @@
-"""Fixtures of the synthetic-footage tests: real faces from ../shared (skipped without)."""
+"""Fixtures of the synthetic-footage tests: real faces from ../shared, or the same two
+bundled with the repo (configs/examples/media) where ../shared is not beside it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from pipeline.synth.scene import SyntheticScene
 REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
 ASTRONAUT = REAL / "astronaut.png"
 GRID_CLIP = REAL / "grid" / "bbaf2n.mpg"
+BUNDLED = {ASTRONAUT: Path(__file__).resolve().parents[2] / "configs" / "examples" / "media"
+           / "astronaut.png",
+           GRID_CLIP: Path(__file__).resolve().parents[2] / "configs" / "examples" / "media"
+           / "grid_bbaf2n.mpg"}
 
 QUIET = DistractorSpec(blinks_per_minute=0, head_per_minute=0, illumination_per_minute=0,
                        speech_per_minute=0, noise_sigma=0.0)
@@ -22,9 +27,11 @@ QUIET = DistractorSpec(blinks_per_minute=0, head_per_minute=0, illumination_per_
 
 
 def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"real face data missing: {path} (see /work/shared/data/real/README.md)")
-    return path
+    if path.exists():
+        return path
+    if path in BUNDLED and BUNDLED[path].exists():
+        return BUNDLED[path]
+    pytest.skip(f"real face data missing: {path} (see ../shared/data/real/README.md)")
 
 
 @pytest.fixture(scope="session")
