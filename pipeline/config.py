@@ -24,12 +24,14 @@ import re
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 STREAM_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 STAGE_NAME = r"^[a-z][a-z0-9_]{0,31}$"
@@ -541,9 +543,10 @@ def _line_of(root: yaml.Node | None, path: list[Any]) -> int | None:
     return line
 
 
-def _allowed_keys(path: list[Any], data: dict[str, Any]) -> list[str] | None:
-    """Names of the keys the schema allows at ``path`` (for unknown-key errors)."""
-    model: Any = PipelineConfig
+def _allowed_keys(path: list[Any], data: dict[str, Any],
+                  schema: type[BaseModel]) -> list[str] | None:
+    """Names of the keys ``schema`` allows at ``path`` (for unknown-key errors)."""
+    model: Any = schema
     node: Any = data
     for p in path:
         if isinstance(node, dict):
@@ -582,10 +585,11 @@ def _concrete(annotation: Any, node: Any) -> Any:
     return annotation
 
 
-def _describe(err: dict[str, Any], path: list[Any], value: Any, data: Any) -> str:
+def _describe(err: dict[str, Any], path: list[Any], value: Any, data: Any,
+              schema: type[BaseModel]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(path[:-1], data)
+        allowed = _allowed_keys(path[:-1], data, schema)
         hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
         return f"unknown key {path[-1]!r}{hint}"
     if kind == "missing":
@@ -598,11 +602,11 @@ def _describe(err: dict[str, Any], path: list[Any], value: Any, data: Any) -> st
     return f"{msg}, got {value!r}"
 
 
-def parse_config(
-    data: Any, *, source: str = "<config>", root: yaml.Node | None = None,
-    base_dir: Path | None = None,
-) -> PipelineConfig:
-    """Validate raw YAML data; raise :class:`ConfigError` listing every problem."""
+def validate_yaml(schema: type[M], data: Any, *, source: str,
+                  root: yaml.Node | None = None) -> M:
+    """Interpolate ``${env:...}`` and validate raw YAML data against ``schema``; raise
+    :class:`ConfigError` listing every problem as ``file:line: yaml.path: message``.
+    Shared by pipeline YAMLs and training recipes."""
     errors: list[str] = []
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the top level must be a mapping of keys, "
@@ -611,7 +615,7 @@ def parse_config(
     if errors:
         raise ConfigError([f"{source}: {e}" for e in errors])
     try:
-        cfg = PipelineConfig.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
             path, value = _yaml_path(err["loc"], data)
@@ -621,8 +625,17 @@ def parse_config(
                 value = None
             line = _line_of(root, path)
             where = f"{source}:{line}" if line else source
-            errors.append(f"{where}: {_format_path(path)}: {_describe(err, path, value, data)}")
+            errors.append(f"{where}: {_format_path(path)}: "
+                          f"{_describe(err, path, value, data, schema)}")
         raise ConfigError(errors) from None
+
+
+def parse_config(
+    data: Any, *, source: str = "<config>", root: yaml.Node | None = None,
+    base_dir: Path | None = None,
+) -> PipelineConfig:
+    """Validate raw YAML data; raise :class:`ConfigError` listing every problem."""
+    cfg = validate_yaml(PipelineConfig, data, source=source, root=root)
     if base_dir is not None:
         cfg = _resolve_paths(cfg, base_dir)
     return cfg
@@ -651,12 +664,10 @@ def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
                                   "transport": transport})
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
-    """Read, interpolate, override and validate a pipeline YAML.
-
-    Raises:
-        ConfigError: the file is unreadable, not YAML, or does not fit the schema.
-    """
+def read_yaml(path: str | Path, overrides: list[str] | None = None
+              ) -> tuple[Any, yaml.Node | None]:
+    """The data of a YAML file with ``--set`` overrides applied, and its node tree (for
+    line numbers in error messages)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -671,7 +682,18 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Pipelin
         raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
     if overrides:
         data = apply_overrides(data if isinstance(data, dict) else {}, overrides)
-    return parse_config(data, source=str(path), root=root, base_dir=path.parent.resolve())
+    return data, root
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
+    """Read, interpolate, override and validate a pipeline YAML.
+
+    Raises:
+        ConfigError: the file is unreadable, not YAML, or does not fit the schema.
+    """
+    data, root = read_yaml(path, overrides)
+    return parse_config(data, source=str(path), root=root,
+                        base_dir=Path(path).parent.resolve())
 
 
 def check_paths(cfg: PipelineConfig, source: str = "<config>") -> None:

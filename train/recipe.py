@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.config import _format_path, _interpolate, _line_of, _yaml_path, apply_overrides
-from pipeline.errors import ConfigError
+from pipeline.config import read_yaml, validate_yaml
 
 MODELS = ("stcnn", "fusenet_intermediate", "fusenet_late", "time_contrast")
 
@@ -199,46 +198,12 @@ def _resolve(recipe: Recipe, base: Path) -> Recipe:
 def parse_recipe(data: Any, *, source: str = "<recipe>", root: yaml.Node | None = None,
                  base_dir: Path | None = None) -> Recipe:
     """Validate raw YAML data; :class:`ConfigError` lists every problem with its path."""
-    if not isinstance(data, dict):
-        raise ConfigError([f"{source}: the top level must be a mapping, "
-                           f"got {type(data).__name__}"])
-    errors: list[str] = []
-    data = _interpolate(data, "", errors)
-    if errors:
-        raise ConfigError([f"{source}: {e}" for e in errors])
-    try:
-        recipe = Recipe.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors():
-            path, value = _yaml_path(err["loc"], data)
-            line = _line_of(root, path)
-            where = f"{source}:{line}" if line else source
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown key {path[-1]!r}"
-            elif err["type"] == "missing":
-                msg = f"missing required key {path[-1]!r}"
-            elif value is not None and not isinstance(value, dict):
-                msg = f"{msg}, got {value!r}"
-            errors.append(f"{where}: {_format_path(path)}: {msg}")
-        raise ConfigError(errors) from None
+    recipe = validate_yaml(Recipe, data, source=source, root=root)
     return _resolve(recipe, base_dir) if base_dir is not None else recipe
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Read, interpolate (``${env:VAR}``), override (``a.b=c``) and validate a recipe."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
-    if overrides:
-        data = apply_overrides(data if isinstance(data, dict) else {}, overrides)
-    return parse_recipe(data, source=str(path), root=root, base_dir=path.parent.resolve())
+    data, root = read_yaml(path, overrides)
+    return parse_recipe(data, source=str(path), root=root,
+                        base_dir=Path(path).parent.resolve())
