@@ -222,6 +222,9 @@ class OpticalFlowSpotter:
     def score_history(self) -> list[tuple[int, float]]:
         return list(self._history)
 
+    def latest_score(self) -> tuple[int, float] | None:
+        return self._history[-1] if self._history else None
+
     # -- steps ----------------------------------------------------------------------------
 
     def _update_mask(self, points: np.ndarray | None) -> None:

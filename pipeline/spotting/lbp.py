@@ -100,6 +100,9 @@ class LBPChiSquareSpotter:
     def score_history(self) -> list[tuple[int, float]]:
         return list(self._history)
 
+    def latest_score(self) -> tuple[int, float] | None:
+        return self._history[-1] if self._history else None
+
     def _near(self, pts_ns: float) -> _Frame | None:
         """The kept frame nearest to ``pts_ns`` (None if it lies outside the kept span)."""
         if not self._frames or pts_ns < self._frames[0].pts_ns - 1 or (

@@ -32,6 +32,10 @@ class Spotter(Protocol):
         timelines."""
         ...
 
+    def latest_score(self) -> tuple[int, float] | None:
+        """The newest (pts_ns, score), without copying the history (called per frame)."""
+        ...
+
     @property
     def latency_ms(self) -> float:
         """Upper bound on (pts of the frame that emits an interval) - (its offset)."""

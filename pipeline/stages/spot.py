@@ -95,8 +95,7 @@ class SpotStage(Stage):
     def _track_state(self, msg: Message, st: TrackState) -> Message:
         # The latest score the spotter has: it may lag the frame (a flow spotter scores
         # a frame once the frames after it arrived), so its own pts goes with it.
-        history = st.spotter.score_history()
-        last = history[-1] if history else None
+        last = st.spotter.latest_score()
         lm = msg.buffers["landmarks"]
         meta = {"box": msg.meta.get("box"),
                 "score": None if last is None else round(float(last[1]), 4),
