@@ -134,10 +134,10 @@ def report(cfg: PipelineConfig, records: list[dict[str, Any]], out: Path,
 
 
 def _iou(record: dict[str, Any], g0: int, g1: int) -> float:
+    from pipeline.spotting.interval import interval_iou
+
     on, _, off = interval_of(record)
-    inter = max(0, min(off, g1) - max(on, g0))
-    union = max(off, g1) - min(on, g0)
-    return inter / union if union > 0 else 0.0
+    return interval_iou(on, off, g0, g1)
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:

@@ -113,14 +113,7 @@ def talking_eye_corner_jitter(clips: list[Path], size: int = 128) -> dict[str, f
     stay put on the face while the mouth moves. Median over clips."""
     values = {"one_euro": [], "none": []}
     for clip in clips:
-        cap = cv2.VideoCapture(str(clip))
-        frames = []
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames.append(frame)
-        cap.release()
+        frames = grid_frames(clip)
         for mode in values:
             pts = aligned_track(iter(frames), 25.0, size, mode)
             values[mode].append(jitter_px(pts[:, list(EYE_CORNERS)]))
