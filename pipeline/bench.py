@@ -28,6 +28,10 @@ import yaml
 from pipeline import wire
 from pipeline.client import EventSubscriber
 
+# BENCHMARKS.md may end with a hand-kept section of figures other commands produce
+# (training, spotting quality, the demo), each with its command; a rerun keeps it.
+KEPT_SECTION = "## Figures measured by other commands"
+
 
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
@@ -236,6 +240,8 @@ def run_benchmarks(out: Path, quick: bool = False, grid_dir: Path | None = None)
         "pipeline/spotting/README.md.",
         "",
     ]
-    out.write_text("\n".join(md))
+    old = out.read_text() if out.exists() else ""
+    kept = old[old.index(KEPT_SECTION):] if KEPT_SECTION in old else ""
+    out.write_text("\n".join(md) + ("\n" + kept if kept else ""))
     print(f"\nwrote {out}")
     return 0
