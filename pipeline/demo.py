@@ -227,7 +227,10 @@ def run_demo(config_path: Path, out: Path | None = None, video: bool = True,
           f"{sum(r.get('type') == 'event' for r in records)} events")
     if code != 0:
         return code
-    summary = report(cfg, records, out, video=video)
+    from pipeline.native_log import filtered_native_stderr
+
+    with filtered_native_stderr():  # the annotated videos run MediaPipe here too
+        summary = report(cfg, records, out, video=video)
     print((out / "summary.md").read_text())
     print(f"report: {out.resolve()}")
     return 0 if summary["streams"] else 1
