@@ -6,6 +6,8 @@ takes and gives, and its throughput per batch size.
     mestream engine build MODEL.onnx --cache-dir ~/.cache/mestream/engines
     mestream engine info ARTIFACT                 (.onnx, .pt2 or .plan)
     mestream engine bench MODEL --backend onnxruntime --batch 1,2,4,8,16,32,64
+    mestream engine bench MODEL.pt2 --backend torch --device cuda --precision fp16 \\
+        --cuda-graphs --batch 1,16,64
 
 Until ``pipeline.cli`` registers :func:`add_parser`, run ``python -m engines.commands
 engine ...``. Exit codes: 0 ok, 2 when a backend is missing (the message says what to
@@ -78,11 +80,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(model: str, backend: str | None, precision: str | None = None) -> InferenceEngine:
+def _open(model: str, backend: str | None, precision: str | None = None,
+          device: str | None = None, cuda_graphs: bool = False) -> InferenceEngine:
     from engines.auto import open_engine
 
     backend = backend or BY_SUFFIX.get(Path(model).suffix, "auto")
-    return open_engine(model, backend, precision=precision)
+    return open_engine(model, backend, precision=precision, device=device,
+                       cuda_graphs=cuda_graphs)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -125,7 +129,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         engine = _open(args.model, None if args.backend == "auto" else args.backend,
-                       args.precision)
+                       args.precision, args.device, args.cuda_graphs)
     except (BackendUnavailable, EngineLoadError, ValueError, FileNotFoundError) as exc:
         return _fail(str(exc))
     try:
@@ -176,6 +180,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--repeats", type=int, default=20)
     r.add_argument("--warmup", type=int, default=3)
     r.add_argument("--precision", choices=["fp16", "fp32"], default=None)
+    r.add_argument("--device", default=None, help="torch backend: cpu, cuda or cuda:N "
+                   "(default: cuda when auto picks torch on a GPU)")
+    r.add_argument("--cuda-graphs", action="store_true", help="torch on CUDA: replay "
+                   "CUDA graphs per batch size")
     r.add_argument("--json", action="store_true", help="rows as JSON")
     r.set_defaults(func=cmd_bench)
 

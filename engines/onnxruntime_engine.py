@@ -32,6 +32,9 @@ _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
                "tensor(double)": "float64", "tensor(int64)": "int64",
                "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
 
+GRAPH_OPTIMIZATION = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                      "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
 
 def _spec(arg: Any) -> TensorSpec:
     if arg.type not in _ORT_DTYPES:
@@ -56,12 +59,20 @@ class OnnxRuntimeEngine(InferenceEngine):
         intra_op_threads / inter_op_threads: ONNX Runtime's thread pools (``None``: its
             default, one thread per core).
         providers: e.g. ``["CUDAExecutionProvider", "CPUExecutionProvider"]``; default CPU.
+        graph_optimization: "disabled", "basic", "extended" or "all" (``None``: ONNX
+            Runtime's default, "all"; nodes run sequentially by default too);
+            "all" adds the NCHWc layout transform on CPU.
+        allow_spinning: whether idle intra-op threads busy-wait for the next operator
+            (``None``: ONNX Runtime's default, yes). Off pays for graphs of many short
+            operators on a CPU shared with other processes, where spinning threads burn
+            the cores the others need.
     """
 
     backend = "onnxruntime"
 
     def __init__(self, path: str | Path, intra_op_threads: int | None = None,
-                 inter_op_threads: int | None = None, providers: list[str] | None = None):
+                 inter_op_threads: int | None = None, providers: list[str] | None = None,
+                 graph_optimization: str | None = None, allow_spinning: bool | None = None):
         try:
             import onnxruntime as ort
         except ImportError as exc:   # a runtime dependency, but say so plainly if absent
@@ -75,6 +86,15 @@ class OnnxRuntimeEngine(InferenceEngine):
             options.intra_op_num_threads = intra_op_threads
         if inter_op_threads is not None:
             options.inter_op_num_threads = inter_op_threads
+        if graph_optimization is not None:
+            if graph_optimization not in GRAPH_OPTIMIZATION:
+                raise ValueError(f"graph_optimization must be one of "
+                                 f"{sorted(GRAPH_OPTIMIZATION)}, got {graph_optimization!r}")
+            options.graph_optimization_level = getattr(
+                ort.GraphOptimizationLevel, GRAPH_OPTIMIZATION[graph_optimization])
+        if allow_spinning is not None:
+            options.add_session_config_entry("session.intra_op.allow_spinning",
+                                             "1" if allow_spinning else "0")
         self._session = ort.InferenceSession(str(self.path), sess_options=options,
                                              providers=providers or ["CPUExecutionProvider"])
         self.inputs = {a.name: _spec(a) for a in self._session.get_inputs()}
