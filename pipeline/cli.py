@@ -4,6 +4,7 @@
     mestream run FILE [--tail]            run it: one OS process per stage
     mestream stage NAME --config FILE     run one stage alone (multi-host set-ups)
     mestream subscribe ENDPOINT           print published events live
+    mestream keys DIR [--name NAME]       make CURVE key pairs (security: in the YAML)
     mestream bench                        run the benchmarks, write BENCHMARKS.md
     mestream align preview VIDEO -o OUT   draw tracks, landmarks and aligned crops
     mestream synth video|dataset|preview  synthetic ME footage with ground truth
@@ -202,7 +203,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     video=not args.no_video, overrides=args.set)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extras: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; ``extras=False`` leaves out the commands of other
+    packages (synth, eval, engines, train), whose imports cost a restarted stage
+    process about a second (measured: docs/operations.md)."""
     p = argparse.ArgumentParser(prog="mestream", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -268,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_set(d)
     d.set_defaults(func=cmd_demo)
 
+    from pipeline.keys import add_parser as add_keys
+
+    add_keys(sub)
+    if not extras:
+        return p
     from pipeline.spotting.commands import add_parser as add_eval
     from pipeline.synth.commands import add_parser as add_synth
 
@@ -287,7 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # A stage process (started, and restarted after a crash, by the supervisor) needs
+    # only its own subcommand: skip importing the others.
+    first = (sys.argv[1:] if argv is None else argv)[:1]
+    args = build_parser(extras=first != ["stage"]).parse_args(argv)
     try:
         return args.func(args)
     except ConfigError as exc:

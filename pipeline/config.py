@@ -187,6 +187,26 @@ class CaptureStage(StageBase):
     replicas: int = Field(1, ge=1, le=64)
 
 
+class EventLogConfig(Node):
+    """The publish stage's durable log (``pipeline/eventlog.py``): every record gets an
+    ``event_seq`` and is appended here before it is published; subscribers replay from
+    it (``docs/protocol.md``, "Replay")."""
+
+    enabled: bool = Field(True, description="false: records carry no event_seq, no replay")
+    dir: Path | None = Field(None, description="segment folder (default: "
+                             "<transport run dir>/<stage>-events); relative to the YAML")
+    fsync: Literal["always", "interval", "never"] = Field(
+        "interval", description="always: fdatasync every record; interval: at most "
+        "fsync_interval_ms of records at risk from a power cut; never: the kernel decides")
+    fsync_interval_ms: float = Field(200.0, gt=0)
+    segment_bytes: int = Field(64 << 20, ge=4096, description="start a new segment file "
+                               "after this many bytes")
+    retain_bytes: int | None = Field(1 << 30, ge=4096, description="delete the oldest "
+                                     "segments beyond this total (null: keep all)")
+    replay_bind: str | None = Field(None, description="replay ROUTER endpoint (default: "
+                                    "the publish port + 1, or <bind>.replay for ipc)")
+
+
 class PublishStage(StageBase):
     """Publishes records and events to subscribers on a PUB socket (topic = stream id,
     body JSON)."""
@@ -197,6 +217,7 @@ class PublishStage(StageBase):
     wait_subscribers: int = Field(
         0, ge=0, description="hold the first frame until this many subscribers joined")
     wait_subscribers_timeout_s: float = Field(30.0, gt=0)
+    event_log: EventLogConfig = EventLogConfig()
 
 
 class Tracking(Node):
@@ -210,6 +231,10 @@ class Tracking(Node):
                                   "long ends; a face found sooner near it keeps its id")
     min_score: float = Field(0.5, ge=0, le=1, description="detection confidence")
     min_face_px: int = Field(32, ge=8, description="smaller faces are ignored")
+    landmark_every: int = Field(1, ge=1, le=10, description="locate landmarks on every "
+                                "k-th frame only; frames in between reuse them (with "
+                                "alignment.stabilise: hold the transform is held anyway); "
+                                "the detector then runs every detect_every x k frames")
 
 
 class Alignment(Node):
@@ -251,9 +276,13 @@ class SpotStage(StageBase):
 
     type: Literal["spot"]
     replicas: int = Field(1, ge=1, le=64)
-    spotter: Literal["flow", "lbp"] = Field(
+    spotter: Literal["flow", "lbp", "learned"] = Field(
         "flow", description="flow: optical flow in facial regions with head motion "
-        "removed; lbp: LBP chi-square feature difference (the MEGC baseline)")
+        "removed; lbp: LBP chi-square feature difference (the MEGC baseline); learned: "
+        "the time-contrasted + memory network (SYNTHETIC-trained, pipeline/weights), "
+        "batched across the process's tracks")
+    model: Path | None = Field(None, description="learned spotter only: its ONNX model "
+                               "(default: the bundled one); relative to the YAML")
     me_ms: float = Field(300.0, gt=0, le=2000, description="typical ME length the "
                          "spotter contrasts against")
     options: dict[str, Any] = Field(default_factory=dict, description="more spotter "
@@ -269,6 +298,20 @@ class SpotStage(StageBase):
     emit_tracks: bool = Field(False, description="also send each face's per-frame state "
                               "(box, landmarks, spotting score) downstream, for monitors "
                               "and annotated videos; later stages pass it on")
+
+    @model_validator(mode="after")
+    def _learned_options(self) -> SpotStage:
+        if self.model is not None and self.spotter != "learned":
+            raise ValueError(f"model: only the learned spotter takes a model (spotter is "
+                             f"{self.spotter!r})")
+        if self.spotter == "learned":
+            from pipeline.spotting.learned import OPTIONS
+
+            unknown = sorted(set(self.options) - set(OPTIONS))
+            if unknown:
+                raise ValueError(f"options: unknown learned spotter option(s) "
+                                 f"{', '.join(unknown)}; expected some of {', '.join(OPTIONS)}")
+        return self
 
 
 class ClassifyStage(StageBase):
@@ -322,9 +365,40 @@ class Supervisor(Node):
     heartbeat_timeout_s: float = Field(10.0, gt=0)
     max_restarts: int = Field(5, ge=0, description="crashes within restart_window_s")
     restart_window_s: float = Field(60.0, gt=0)
-    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_initial_s: float = Field(0.2, gt=0, description="wait before the first "
+                                     "restart; doubled per crash in restart_window_s")
     backoff_max_s: float = Field(10.0, gt=0)
     stop_timeout_s: float = Field(10.0, gt=0)
+
+
+class Security(Node):
+    """CURVE on every tcp socket (``pipeline/keys.py``; make the files with ``mestream
+    keys DIR``). Required when any tcp endpoint is off loopback; ipc never uses it (its
+    folder is private to the user)."""
+
+    server_key: Path = Field(description="the servers' key: the .key_secret file on hosts "
+                             "whose stages bind tcp endpoints; the public .key file is "
+                             "enough on hosts that only connect")
+    client_key: Path = Field(description="this host's client key pair (.key_secret), used "
+                             "by every socket that connects")
+    authorized_keys: Path | None = Field(None, description="folder of client public keys "
+                                         "(.key) a bound socket admits; others are refused "
+                                         "and logged. Needed where stages bind tcp")
+
+
+LOOPBACK_HOSTS = ("localhost", "::1", "[::1]")
+
+
+def is_loopback(address: str) -> bool:
+    """True for ipc:// and for tcp:// on a loopback address.
+
+    >>> is_loopback("tcp://127.0.0.1:5560"), is_loopback("tcp://0.0.0.0:5560")
+    (True, False)
+    """
+    if not address.startswith("tcp://"):
+        return True
+    host = address.removeprefix("tcp://").rsplit(":", 1)[0]
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
 class PipelineConfig(Node):
@@ -338,6 +412,29 @@ class PipelineConfig(Node):
     logging: Logging = Logging()
     metrics: Metrics = Metrics()
     supervisor: Supervisor = Supervisor()
+    security: Security | None = None
+
+    @model_validator(mode="after")
+    def _curve_off_loopback(self) -> PipelineConfig:
+        if self.security is not None:
+            return self
+        addresses = [("transport.host", f"tcp://{self.transport.host}:0")] \
+            if self.transport.kind == "tcp" else []
+        for name, stage in self.stages.items():
+            if stage.endpoint:
+                addresses.append((f"stages.{name}.endpoint", stage.endpoint))
+            if stage.type == "publish":
+                addresses.append((f"stages.{name}.bind", stage.bind))
+                if stage.event_log.replay_bind:
+                    addresses.append((f"stages.{name}.event_log.replay_bind",
+                                      stage.event_log.replay_bind))
+        for path, address in addresses:
+            if not is_loopback(address):
+                raise ValueError(f"{path}: {address} is not on loopback, so CURVE is "
+                                 "required: add a security: section (server_key, "
+                                 "client_key, authorized_keys; make the keys with "
+                                 "`mestream keys DIR`)")
+        return self
 
     @model_validator(mode="after")
     def _wiring(self) -> PipelineConfig:
@@ -656,12 +753,21 @@ def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
         model = getattr(stage, "model", None)
         if model is not None and not model.is_absolute():
             stage = stage.model_copy(update={"model": (base / model).resolve()})
+        elog = getattr(stage, "event_log", None)
+        if elog is not None and elog.dir is not None and not elog.dir.is_absolute():
+            stage = stage.model_copy(update={"event_log": elog.model_copy(
+                update={"dir": (base / elog.dir).resolve()})})
         stages[name] = stage
+    security = cfg.security
+    if security is not None:
+        security = security.model_copy(update={
+            k: (base / v).resolve() for k in ("server_key", "client_key", "authorized_keys")
+            if (v := getattr(security, k)) is not None and not v.is_absolute()})
     transport = cfg.transport
     if transport.ipc_dir is not None and not transport.ipc_dir.is_absolute():
         transport = transport.model_copy(update={"ipc_dir": (base / transport.ipc_dir)})
     return cfg.model_copy(update={"sources": sources, "stages": stages,
-                                  "transport": transport})
+                                  "transport": transport, "security": security})
 
 
 def read_yaml(path: str | Path, overrides: list[str] | None = None

@@ -1,8 +1,10 @@
 """ZeroMQ sockets, created, configured and closed in one place.
 
 Every socket in mestream comes from :func:`open_socket`, which sets the high-water
-marks and ``LINGER`` (so ``ctx.term()`` never hangs on a forgotten socket) and closes
-the socket when its ``with`` block ends.
+marks and ``LINGER`` (so ``ctx.term()`` never hangs on a forgotten socket), makes tcp
+sockets CURVE servers or clients when the process has keys (:func:`use_curve`, from the
+YAML's ``security:``; ipc sockets never), and closes the socket when its ``with``
+block ends.
 
 Example:
     >>> import zmq
@@ -19,13 +21,25 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
+
+if TYPE_CHECKING:
+    from pipeline.keys import CurveKeys
 
 DEFAULT_HWM = 16
 DEFAULT_LINGER_MS = 1000
 # Unix domain socket paths are limited to 108 bytes including the terminating NUL.
 MAX_IPC_PATH = 107
+
+_process_curve: CurveKeys | None = None
+
+
+def use_curve(keys: CurveKeys | None) -> None:
+    """Set the CURVE keys every later tcp socket of this process uses (None: none)."""
+    global _process_curve
+    _process_curve = keys
 
 
 @contextmanager
@@ -40,6 +54,8 @@ def open_socket(
     linger_ms: int = DEFAULT_LINGER_MS,
     identity: bytes | None = None,
     subscribe: list[bytes] | None = None,
+    immediate: bool = False,
+    curve: CurveKeys | None = None,
 ) -> Iterator[zmq.Socket]:
     """Create a socket, set its options, bind or connect it, and close it on exit.
 
@@ -52,6 +68,9 @@ def open_socket(
         linger_ms: how long unsent messages are kept after close.
         identity: routing id for DEALER sockets.
         subscribe: topic prefixes for SUB sockets (default: everything).
+        immediate: queue messages only to completed connections (``ZMQ_IMMEDIATE``):
+            a send to a peer that is not there fails at once instead of waiting.
+        curve: CURVE keys for a tcp address (default: the process's, :func:`use_curve`).
     """
     sock = ctx.socket(kind)
     try:
@@ -60,9 +79,14 @@ def open_socket(
         sock.setsockopt(zmq.RCVHWM, rcvhwm)
         if identity is not None:
             sock.setsockopt(zmq.IDENTITY, identity)
+        if immediate:
+            sock.setsockopt(zmq.IMMEDIATE, 1)
         if kind == zmq.SUB:
             for topic in subscribe if subscribe is not None else [b""]:
                 sock.setsockopt(zmq.SUBSCRIBE, topic)
+        keys = curve or _process_curve
+        if keys is not None and address.startswith("tcp://"):
+            keys.apply(sock, address, bind)
         if bind:
             if address.startswith("ipc://"):
                 prepare_ipc_path(address)

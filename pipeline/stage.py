@@ -31,6 +31,7 @@ from pipeline import wire
 from pipeline.config import PipelineConfig
 from pipeline.control import ControlClient, identity
 from pipeline.errors import WireError
+from pipeline.keys import secure_process
 from pipeline.metrics import StageMetrics, summary_line
 from pipeline.sockets import open_socket
 from pipeline.wire import Message
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 POLL_MS = 100
 SEND_GIVE_UP_S = 5.0  # after a stop request, how long to try to deliver what is in hand
+# An end-of-stream not acknowledged within this long is sent again: the next stage may
+# have been killed with it in its queue and restarted (it acks duplicates too).
+EOS_RESEND_S = 2.0
 
 
 @dataclass
@@ -132,6 +136,7 @@ class Sender:
         self.stop = stop
         self.on_wait = on_wait  # keeps heartbeats going while blocked: blocked != stalled
         self.unacked: dict[str, int] = {}  # stream -> seq of its end-of-stream
+        self._eos_sent: dict[str, tuple[Message, float]] = {}  # for resending
 
     def send(self, msg: Message) -> bool:
         parts = wire.encode(msg)
@@ -151,6 +156,7 @@ class Sender:
                     self.on_wait()
         if msg.kind == wire.EOS:
             self.unacked[msg.stream] = msg.seq
+            self._eos_sent[msg.stream] = (msg, time.monotonic())
         return True
 
     def wait_for_acks(self, timeout_s: float) -> list[str]:
@@ -160,9 +166,24 @@ class Sender:
         while self.unacked and time.monotonic() < deadline:
             if self.sock.poll(POLL_MS, zmq.POLLIN):
                 self._read_acks()
+            self._resend_overdue()
             if self.on_wait is not None:
                 self.on_wait()
         return sorted(self.unacked)
+
+    def _resend_overdue(self) -> None:
+        now = time.monotonic()
+        for stream in list(self.unacked):
+            msg, sent = self._eos_sent[stream]
+            if now - sent < EOS_RESEND_S:
+                continue
+            try:
+                self.sock.send_multipart(wire.encode(msg), flags=zmq.NOBLOCK)
+                log.info("end-of-stream of %s not acknowledged in %.0fs: sent again",
+                         stream, now - sent)
+            except zmq.Again:
+                pass
+            self._eos_sent[stream] = (msg, now)
 
     def _read_acks(self) -> None:
         while True:
@@ -255,10 +276,13 @@ class StageRunner:
         """Run until every stream ended or a stop was requested. Returns the exit code."""
         install_signal_handlers(self.stop)
         ctx = zmq.Context()
+        auth = secure_process(ctx, self.config.security)  # CURVE on tcp when configured
         try:
             with ExitStack() as sockets:
                 return self._run(ctx, sockets)
         finally:
+            if auth is not None:
+                auth.stop()
             ctx.term()
 
     def _run(self, ctx: zmq.Context, sockets: ExitStack) -> int:

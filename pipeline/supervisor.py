@@ -34,6 +34,7 @@ import zmq
 
 from pipeline.config import PipelineConfig
 from pipeline.control import identity
+from pipeline.keys import secure_process
 from pipeline.metrics import SnapshotCollector, summary_line
 from pipeline.sockets import open_socket
 
@@ -49,10 +50,13 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     ready: bool = False
     finished: bool = False
+    done_at: float | None = None  # when it reported "done": its work is complete
     last_beat: float = 0.0
     crashes: collections.deque[float] = field(default_factory=collections.deque)
     restarts: int = 0
     restart_at: float | None = None
+    crashed_at: float | None = None  # when the last crash was seen (for restart timing)
+    last_restart_s: float | None = None  # crash -> restarted process ready, seconds
     progress: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=20))
@@ -89,6 +93,7 @@ class Supervisor:
         child.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE, start_new_session=True)
         child.ready = child.finished = False
+        child.done_at = None
         child.last_beat = time.monotonic()
         threading.Thread(target=self._forward_stderr, args=(child, child.proc),
                          daemon=True).start()
@@ -111,11 +116,17 @@ class Supervisor:
             log.info("%s finished", child.name)
             return
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        if child.done_at is not None:  # all its streams had ended: nothing to redo
+            log.warning("%s ended with %s after finishing its streams; not restarted",
+                        child.name, how)
+            child.finished = True
+            return
         if self.stopping:
             log.info("%s ended with %s while stopping", child.name, how)
             child.finished = True
             return
         now = time.monotonic()
+        child.crashed_at = now
         child.crashes.append(now)
         while child.crashes and now - child.crashes[0] > self.cfg.supervisor.restart_window_s:
             child.crashes.popleft()
@@ -144,11 +155,18 @@ class Supervisor:
             return
         child.last_beat = time.monotonic()
         kind = msg.get("type")
+        if kind == "done":
+            child.done_at = time.monotonic()
         if kind in ("heartbeat", "done"):
             child.metrics = msg.get("metrics") or child.metrics
             child.progress.update(msg.get("progress") or {})
         elif kind == "ready":
             child.ready = True
+            if child.crashed_at is not None:
+                child.last_restart_s = time.monotonic() - child.crashed_at
+                child.crashed_at = None
+                log.info("%s restarted: ready %.2fs after its crash was seen", child.name,
+                         child.last_restart_s)
             if self.started.is_set():  # a restarted stage: let it go at once
                 self._go(router, child)
 
@@ -169,12 +187,18 @@ class Supervisor:
         signal.signal(signal.SIGTERM, request_stop)
         self._serve_metrics()
         ctx = zmq.Context()
+        auth = None
         try:
+            # Keys are read here first, so a missing file stops the run with its YAML
+            # path before any stage starts.
+            auth = secure_process(ctx, self.cfg.security)
             with open_socket(ctx, zmq.ROUTER, self.cfg.control_endpoint(), bind=True,
                              sndhwm=1000, rcvhwm=10000, linger_ms=0) as router:
                 return self._loop(router)
         finally:
             self._kill_all()
+            if auth is not None:
+                auth.stop()
             ctx.term()
 
     def _loop(self, router: zmq.Socket) -> int:
@@ -199,11 +223,19 @@ class Supervisor:
                     child.restart_at = None
                     child.restarts += 1
                     self._spawn(child)
-                if (self.started.is_set() and child.proc is not None and child.ready
-                        and child.proc.poll() is None and not self.stopping
+                alive = child.proc is not None and child.proc.poll() is None
+                if (self.started.is_set() and alive and child.ready and child.done_at is None
+                        and not self.stopping
                         and now - child.last_beat > sup.heartbeat_timeout_s):
                     log.error("%s sent no heartbeat for %.0fs: killing it", child.name,
                               now - child.last_beat)
+                    child.proc.kill()
+                if (alive and child.done_at is not None
+                        and now - child.done_at > sup.stop_timeout_s):
+                    # Finished, but not exiting (a wedged library at shutdown): end it
+                    # without a restart, its streams are complete.
+                    log.warning("%s finished its streams %.0fs ago but has not exited: "
+                                "killing it", child.name, now - child.done_at)
                     child.proc.kill()
             if self.failure is not None:
                 self._stop_all()

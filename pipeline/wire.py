@@ -108,7 +108,8 @@ def encode(msg: Message) -> list[bytes | np.ndarray]:
     """
     if msg.kind not in KINDS:
         raise WireError(f"unknown kind {msg.kind!r}")
-    arrays = [np.ascontiguousarray(a) for a in msg.buffers.values()]
+    # reshape: ascontiguousarray turns a 0-d array into shape (1,)
+    arrays = [np.ascontiguousarray(a).reshape(a.shape) for a in msg.buffers.values()]
     bufs = []
     for name, arr in zip(msg.buffers, arrays, strict=True):
         if arr.dtype.name not in DTYPES:
@@ -168,7 +169,7 @@ def decode(parts: Sequence[Any]) -> Message:
     if not _is_int(header.get("v")) or header.get("v") != VERSION:
         raise WireError(f"unsupported protocol version {header.get('v')!r}, want {VERSION}")
     kind = header.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # a list is unhashable: TypeError
         raise WireError(f"unknown kind {kind!r}")
     stream = header.get("stream")
     if not isinstance(stream, str) or not 0 < len(stream) <= MAX_STREAM_LEN:
@@ -219,7 +220,7 @@ def _decode_buffer(spec: Any, part: Any) -> tuple[str, np.ndarray]:
     name, dtype, shape = spec.get("name"), spec.get("dtype"), spec.get("shape")
     if not isinstance(name, str) or not name:
         raise WireError(f"buffer name must be a non-empty string, got {name!r}")
-    if dtype not in DTYPES:
+    if not isinstance(dtype, str) or dtype not in DTYPES:
         raise WireError(f"buffer {name!r}: dtype {dtype!r} is not allowed")
     if (
         not isinstance(shape, list)

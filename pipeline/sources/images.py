@@ -59,7 +59,11 @@ class ImageFolderSource:
         pts = self._next_pts()
         if pts is None or path is None:
             return None
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        try:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        except cv2.error as exc:  # e.g. a header claiming more than 2**30 pixels
+            raise BadFrame(f"{self.stream}: cannot read image {path}: "
+                           f"{str(exc).strip().splitlines()[-1]}") from None
         if image is None:
             raise BadFrame(f"{self.stream}: cannot read image {path}")
         return image, pts

@@ -5,22 +5,39 @@ client in any language can subscribe. A PUB socket never blocks: a subscriber th
 falls more than ``hwm`` messages behind loses the newest ones, and one that joins
 late misses what went before (set ``wait_subscribers`` to hold the pipeline until
 the expected subscribers have joined).
+
+With the event log on (the default), every record first gets the pipeline's next
+``event_seq`` and is appended to the log (``pipeline/eventlog.py``), then published; a
+ROUTER (:class:`ReplayServer`) answers "records from seq N" from the log, so a
+subscriber that joined late, fell behind or reconnected fills its gap exactly
+(``pipeline/client.py`` does it by itself).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import zmq
 
 from pipeline import wire
+from pipeline.eventlog import EventLog, LogReader, replay_endpoint
+from pipeline.sockets import open_socket
 from pipeline.stage import Stage
 from pipeline.wire import Message
 
 CAPTURE_ONLY_NOTE = "capture-only record: no analysis stage in this pipeline"
+REPLAY_VERSION = 1
+MAX_REPLAY_LIMIT = 10_000
+# After the last stream ended, keep answering replay requests while clients are still
+# catching up (one was sent records within this long), so a subscriber's final gap can
+# be filled; idle checks that find nothing new do not hold the stage.
+REPLAY_LINGER_S = 2.0
+REPLAY_LINGER_MAX_S = 8.0  # under supervisor.stop_timeout_s (10 s by default)
 
 
 def record_of(msg: Message) -> dict[str, Any]:
@@ -42,6 +59,103 @@ def record_of(msg: Message) -> dict[str, Any]:
     return rec
 
 
+def answer_replay(body: bytes, reader: LogReader, head_seq: int) -> list[bytes]:
+    """The reply frames to one replay request (``docs/protocol.md``, "Replay"):
+    ``[header JSON, record, record, ...]``; a bad request gets ``type: error``."""
+    try:
+        req = json.loads(body)
+        if not isinstance(req, dict):
+            raise ValueError("a request is a JSON object")
+    except ValueError as exc:
+        return [json.dumps({"v": REPLAY_VERSION, "type": "error",
+                            "error": f"not a JSON object: {exc}"}).encode()]
+    rid = req.get("id")
+    from_seq, limit = req.get("from_seq"), req.get("limit", 1000)
+    problem = None
+    if req.get("v") != REPLAY_VERSION:
+        problem = f"unsupported version {req.get('v')!r}, want {REPLAY_VERSION}"
+    elif req.get("type") != "replay":
+        problem = f"unknown request type {req.get('type')!r}, want 'replay'"
+    elif not isinstance(from_seq, int) or isinstance(from_seq, bool) or from_seq < 0:
+        problem = f"from_seq must be a non-negative integer, got {from_seq!r}"
+    elif (not isinstance(limit, int) or isinstance(limit, bool)
+          or not 1 <= limit <= MAX_REPLAY_LIMIT):
+        problem = f"limit must be an integer in 1..{MAX_REPLAY_LIMIT}, got {limit!r}"
+    if problem is not None:
+        return [json.dumps({"v": REPLAY_VERSION, "type": "error", "id": rid,
+                            "error": problem}, default=str).encode()]
+    chunk = reader.read(from_seq, limit)
+    header = {"v": REPLAY_VERSION, "type": "replay", "id": rid, "from_seq": from_seq,
+              "count": len(chunk.lines), "next_seq": chunk.next_seq, "end": chunk.end,
+              "first_seq": chunk.first_seq, "head_seq": head_seq}
+    return [json.dumps(header, default=str).encode(), *chunk.lines]
+
+
+class ReplayServer:
+    """A thread serving replay requests from the log on its own ROUTER socket."""
+
+    def __init__(self, zctx: zmq.Context, endpoint: str, directory: Path,
+                 head: Callable[[], int], log: Any):
+        self.endpoint = endpoint
+        self.directory = directory
+        self.head = head
+        self.log = log
+        self.last_request = 0.0
+        self.requests = 0
+        self._zctx = zctx
+        self._stop = threading.Event()
+        self._bound = threading.Event()
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._serve, name="replay", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._bound.wait(10)
+        if self._error is not None:
+            raise self._error
+
+    def _serve(self) -> None:
+        reader = LogReader(self.directory)
+        try:
+            cm = open_socket(self._zctx, zmq.ROUTER, self.endpoint, bind=True,
+                             sndhwm=100, rcvhwm=100, linger_ms=0)
+            sock = cm.__enter__()
+        except Exception as exc:  # reported by start() in the stage's thread
+            self._error = exc
+            self._bound.set()
+            return
+        self._bound.set()
+        try:
+            while not self._stop.is_set():
+                if not sock.poll(100, zmq.POLLIN):
+                    continue
+                parts = sock.recv_multipart()
+                self.requests += 1
+                try:
+                    reply = answer_replay(parts[-1], reader, self.head())
+                except OSError as exc:  # e.g. a segment deleted by retention meanwhile
+                    self.log.warning("replay request failed: %s", exc)
+                    reply = [json.dumps({"v": REPLAY_VERSION, "type": "error",
+                                         "error": f"reading the log failed: {exc}"}).encode()]
+                if len(reply) > 1:  # records went out: a client is catching up
+                    self.last_request = time.monotonic()
+                try:
+                    sock.send_multipart([parts[0], *reply], flags=zmq.NOBLOCK)
+                except zmq.ZMQError:  # the client is gone or flooding: it asks again
+                    pass
+        finally:
+            cm.__exit__(None, None, None)
+
+    def close(self) -> None:
+        # Clients still catching up get their answers before the process exits.
+        give_up = time.monotonic() + REPLAY_LINGER_MAX_S
+        while (time.monotonic() - self.last_request < REPLAY_LINGER_S
+               and time.monotonic() < give_up):
+            time.sleep(0.1)
+        self._stop.set()
+        self._thread.join(10)
+
+
 class PublishStage(Stage):
     def setup(self) -> None:
         s = self.ctx.settings
@@ -50,6 +164,28 @@ class PublishStage(Stage):
         self.pub = self.ctx.open_socket(zmq.XPUB, s.bind, bind=True, sndhwm=s.hwm)
         self.pub.setsockopt(zmq.XPUB_VERBOSE, 1)
         self.subscribers = 0
+        self.events: EventLog | None = None
+        self.replay: ReplayServer | None = None
+        el = s.event_log
+        if el.enabled:
+            directory = el.dir or self.ctx.config.run_dir() / f"{self.ctx.name}-events"
+            self.events = EventLog(directory, fsync=el.fsync,
+                                   fsync_interval_ms=el.fsync_interval_ms,
+                                   segment_bytes=el.segment_bytes,
+                                   retain_bytes=el.retain_bytes)
+            events = self.events
+            endpoint = el.replay_bind or replay_endpoint(s.bind)
+            self.replay = ReplayServer(self.ctx.zmq, endpoint, directory,
+                                       lambda: events.next_seq - 1, self.log)
+            try:
+                self.replay.start()
+            except zmq.ZMQError as exc:  # records are still logged and published live
+                self.log.error("replay endpoint %s: %s; subscribers cannot fill gaps "
+                               "(set stages.%s.event_log.replay_bind)", endpoint, exc,
+                               self.ctx.name)
+                self.replay = None
+            self.log.info("event log %s (next event_seq %d, fsync %s); replay on %s",
+                          directory, events.next_seq, el.fsync, endpoint)
         if s.wait_subscribers:
             deadline = time.monotonic() + s.wait_subscribers_timeout_s
             while self.subscribers < s.wait_subscribers and not self.ctx.stop.is_set():
@@ -77,7 +213,14 @@ class PublishStage(Stage):
         self._drain_subscriptions()
         body = record_of(msg)
         body["published_unix_ns"] = time.time_ns()  # for latency; pts stays the source's
-        self.pub.send_multipart([msg.stream.encode(), json.dumps(body).encode()])
+        if self.events is not None:  # durable first, then live
+            failures = self.events.failures
+            data = self.events.append(body)
+            if self.events.failures != failures:
+                self.ctx.metrics.count_error(msg.stream)
+        else:
+            data = json.dumps(body).encode()
+        self.pub.send_multipart([msg.stream.encode(), data])
         self.ctx.metrics.count_out(msg.stream)
 
     def process(self, msg: Message) -> Iterable[Message]:
@@ -87,3 +230,20 @@ class PublishStage(Stage):
     def on_stream_end(self, msg: Message) -> Iterable[Message]:
         self._publish(msg)
         return ()
+
+    def next_tick_s(self) -> float | None:
+        return self.events.sync_due_in_s() if self.events is not None else None
+
+    def tick(self) -> Iterable[Message]:
+        if self.events is not None:
+            try:
+                self.events.sync_if_due()
+            except OSError as exc:
+                self.log.error("event log fdatasync failed: %s", exc)
+        return ()
+
+    def close(self) -> None:
+        if self.replay is not None:
+            self.replay.close()
+        if self.events is not None:
+            self.events.close()

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import wire
+from pipeline.benchmarks import fuzz
 from pipeline.errors import WireError
 from pipeline.sockets import open_socket
 from pipeline.wire import Message, decode, encode
@@ -145,3 +146,27 @@ def test_arrays_arrive_without_a_copy_over_a_real_socket(tmp_path) -> None:
             assert np.shares_memory(image, np.frombuffer(parts[2].buffer, np.uint8))
     finally:
         ctx.term()
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(case=fuzz.strategies()["decode"])
+def test_fuzzed_frames_give_a_message_or_a_wire_error(case) -> None:
+    """The CI share of pipeline/benchmarks/fuzz.py (the benchmark runs >= 100,000):
+    random parts, random headers, valid messages with one part mutated (a list where a
+    kind belongs once escaped as TypeError), and valid messages that must round-trip."""
+    fuzz.check_decode(case)
+
+
+def test_a_0d_array_keeps_its_shape_across_the_wire() -> None:
+    msg = Message(wire.EVENT, "cam", 0, 0, {"x": np.float32(1.5) * np.ones((), np.float32)})
+    back = decode([p if isinstance(p, bytes) else p.tobytes() for p in encode(msg)])
+    assert back.buffers["x"].shape == () and back.buffers["x"] == 1.5
+
+
+@pytest.mark.parametrize("version", [0, 2, "1", None, 1.0])
+def test_a_wrong_protocol_version_is_refused(version) -> None:
+    parts = encode(sample(wire.EVENT))
+    header = msgpack.unpackb(parts[1])
+    header["v"] = version
+    with pytest.raises(WireError, match="unsupported protocol version"):
+        decode([parts[0], msgpack.packb(header), *parts[2:]])
