@@ -35,15 +35,17 @@ class SpotRun:
 
 
 def aligned_face_frames(
-    frames: Iterable[tuple[np.ndarray, int]], backend: str = "mediapipe", size: int = 128
+    frames: Iterable[tuple[np.ndarray, int]], backend: str = "mediapipe", size: int = 128,
+    stabilise: str = "one_euro",
 ) -> Iterator[tuple[int, FaceFrame | None]]:
     """(track id, FaceFrame) for every face in every frame, as the production pipeline
-    aligns it (FaceTracker + FaceAligner, one_euro stabilisation); (track id, None) once
-    when a track ends (and for every live track at the end of the frames)."""
+    aligns it (FaceTracker + FaceAligner; the harness's one_euro stabilisation at 128 px
+    by default, the demo's is ``size=64, stabilise="hold"``); (track id, None) once when a
+    track ends (and for every live track at the end of the frames)."""
     from pipeline.faces import FaceAligner, FaceTracker, open_backend
 
     tracker = FaceTracker(open_backend(backend))
-    aligner = FaceAligner(size=size)
+    aligner = FaceAligner(size=size, stabilise=stabilise)
     live: set[int] = set()
     try:
         for image, pts_ns in frames:

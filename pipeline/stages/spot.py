@@ -7,6 +7,11 @@ from the window, resamples it to ``clip_frames`` frames in time and sends a ``cl
 message (face, eyes and mouth tensors) to the classifier, or, with no classifier after
 it, an ``event`` with the interval and score. End-of-stream flushes every track's
 spotter first, so an expression at the very end is not lost.
+
+With ``spotter: learned`` the process holds one engine (a
+:class:`~pipeline.spotting.learned.StepRunner`): each track's spotter submits its ticks,
+and the stage's tick hook scores the pending ticks of every track in one batched call
+once the oldest has waited ``options.batch_ms`` (5 ms), then emits what became final.
 """
 
 from __future__ import annotations
@@ -24,8 +29,19 @@ from pipeline.windowing import RESAMPLE_METHOD, ClipWindow
 from pipeline.wire import Message
 
 
-def make_spotter(name: str, me_ms: float, options: dict[str, Any]) -> Any:
-    """The spotter a stage config names (imported here: only spot processes need it)."""
+def make_spotter(name: str, me_ms: float, options: dict[str, Any],
+                 runner: Any = None) -> Any:
+    """The spotter a stage config names (imported here: only spot processes need it).
+    ``runner``: the learned spotter's shared :class:`~pipeline.spotting.learned.StepRunner`
+    (its tracks then wait for the stage to run it; the ``options`` left by
+    :func:`~pipeline.spotting.learned.shared_runner`)."""
+    if name == "learned":
+        from pipeline.spotting.learned import LearnedSpotter, check_options
+
+        if runner is not None:
+            return LearnedSpotter(me_ms=me_ms, runner=runner, autorun=False, **options)
+        check_options(options)
+        return LearnedSpotter(me_ms=me_ms, **options)
     if name == "lbp":
         from pipeline.spotting.lbp import LBPChiSquareSpotter
 
@@ -59,7 +75,23 @@ class SpotStage(Stage):
         publishes = bool(nxt) and cfg.stages[nxt[0]].type == "publish"
         self.emit_clips = s.emit == "clips" or (s.emit == "auto" and not publishes)
         self.tracks: dict[tuple[str, int], TrackState] = {}
-        make_spotter(s.spotter, s.me_ms, dict(s.options))  # fail at start on bad options
+        self.runner: Any = None
+        self.track_options = dict(s.options)
+        if s.spotter == "learned":
+            # One engine for every track of this process: their ticks are batched.
+            from pipeline.spotting.learned import describe, shared_runner
+
+            options = dict(s.options)
+            if s.model is not None:
+                options["model"] = s.model
+            try:
+                self.runner, self.track_options = shared_runner(options)
+            except (OSError, ValueError, TypeError) as exc:
+                where = "model" if isinstance(exc, OSError) else "options"
+                raise ValueError(f"stages.{self.ctx.name}.{where}: {exc}") from None
+            self.log.info("learned spotter model %s", describe(self.runner))
+        else:
+            make_spotter(s.spotter, s.me_ms, dict(s.options))  # fail at start on bad options
         self.log.info("spotter %s (me_ms %.0f); emitting %s", s.spotter, s.me_ms,
                       "clips" if self.emit_clips else "events")
 
@@ -68,8 +100,8 @@ class SpotStage(Stage):
         st = self.tracks.get(key)
         if st is None:
             s = self.ctx.settings
-            st = TrackState(ClipWindow(s.history_ms), make_spotter(s.spotter, s.me_ms,
-                                                                   dict(s.options)))
+            st = TrackState(ClipWindow(s.history_ms), make_spotter(
+                s.spotter, s.me_ms, dict(self.track_options), self.runner))
             self.tracks[key] = st
         return st
 
@@ -92,6 +124,28 @@ class SpotStage(Stage):
         out += self._expire(msg.stream, msg.pts_ns)
         return [m for m in out if m is not None]
 
+    def next_tick_s(self) -> float | None:
+        """The learned spotter's batch is due (its oldest tick waited ``batch_ms``)."""
+        return None if self.runner is None else self.runner.due_s()
+
+    def tick(self) -> Iterable[Message]:
+        """Score the pending ticks of every track in one batch; emit what became final."""
+        if self.runner is None:
+            return ()
+        self.runner.run()
+        return self._collect()
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+
+    def _collect(self) -> list[Message]:
+        out: list[Message | None] = []
+        for (sid, track), st in self.tracks.items():
+            out += [self._emit(sid, track, 0, st.last_pts_ns, st, iv)
+                    for iv in st.spotter.take_ready()]
+        return [m for m in out if m is not None]
+
     def _track_state(self, msg: Message, st: TrackState) -> Message:
         # The latest score the spotter has: it may lag the frame (a flow spotter scores
         # a frame once the frames after it arrived), so its own pts goes with it.
@@ -112,6 +166,8 @@ class SpotStage(Stage):
             if sid == stream and st.last_pts_ns < horizon:
                 out += [self._emit(sid, track, 0, now_ns, st, iv) for iv in st.spotter.flush()]
                 del self.tracks[(sid, track)]
+                if self.runner is not None:
+                    out += self._collect()
         return out
 
     def _emit(self, stream: str, track: int, _frame_seq: int, now_ns: int, st: TrackState,
@@ -154,4 +210,6 @@ class SpotStage(Stage):
                 out += [self._emit(sid, track, msg.seq, st.last_pts_ns, st, iv)
                         for iv in st.spotter.flush()]
                 del self.tracks[(sid, track)]
+        if self.runner is not None:   # a flush ran the shared batch: others may be final
+            out += self._collect()
         return [m for m in out if m is not None] + [msg]

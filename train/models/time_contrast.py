@@ -327,3 +327,146 @@ def time_contrast_loss(output: TimeContrastOutput, spot_target: torch.Tensor,
             term = F.cross_entropy(output.intensity, intensity_target)
         loss = loss + intensity_weight * term
     return loss
+
+
+
+# -- the streaming spotter ---------------------------------------------------------------
+
+
+def cell_features(window: torch.Tensor, lags: tuple[int, ...], signed_lags: tuple[int, ...],
+                  cells: int = 8) -> torch.Tensor:
+    """The time-contrasted pixel features of one tick: ``window`` ``(N, W, S, S)`` faces in
+    [0, 1], oldest first, newest last (``W = max(lags) + 1``) -> ``(N, F)``: for each lag
+    ``k``, the mean absolute difference between the newest face and the face ``k`` ticks
+    before in each of ``cells x cells`` cells; for each of ``signed_lags``, the signed mean
+    difference per cell (brightening vs darkening: illumination, shading of a fold).
+    ``F = cells**2 * (len(lags) + len(signed_lags))``, times 10 (a unit-ish scale).
+
+    >>> w = torch.zeros(1, 3, 16, 16)
+    >>> w[0, -1, :8, :8] = 0.5
+    >>> f = cell_features(w, (1, 2), (2,), cells=2)
+    >>> f.shape, f[0, :4].tolist()
+    (torch.Size([1, 12]), [5.0, 0.0, 0.0, 0.0])
+    """
+    last = window.shape[1] - 1
+    cur = window[:, last:]
+    k = window.shape[-1] // cells
+    out = []
+    for lag in lags:
+        d = cur - window[:, last - lag:last - lag + 1]
+        out.append(F.avg_pool2d(d.abs(), k).flatten(1))
+    for lag in signed_lags:
+        d = cur - window[:, last - lag:last - lag + 1]
+        out.append(F.avg_pool2d(d, k).flatten(1))
+    return torch.cat(out, 1) * 10.0
+
+
+class TimeContrastStreamSpotter(nn.Module):
+    """The learned spotter's network, run one tick at a time per stream (:meth:`step`, what
+    is exported to ONNX) and trained on whole sequences (:meth:`forward`). A streaming,
+    CPU-sized variant of our reconstruction of arXiv 1902.03514 (module docstring): our
+    choices, not the paper's.
+
+    Per tick ``t`` (faces resampled by pts to a fixed tick, 40 ms by default, so one model
+    serves 25 / 30 / 200 fps):
+
+    1. time-contrasted pixel features ``x_t`` (:func:`cell_features`, fixed, not learned:
+       per-cell differences of the newest face to the faces ``lags`` ticks before),
+       standardised by the training set's mean / std (buffers);
+    2. a time-contrasted feature ``c_t = x_t - m_{t-1}`` against an exponential moving
+       mean ``m`` of past features (``ema`` per tick; ``m`` starts at the first ``x``);
+    3. a learned projection ``z_t = relu(W [x_t ; c_t])`` and a causal GRU "visual
+       memory" ``h_t = GRU(z_t, h_{t-1})``;
+    4. a per-tick ME-ness logit from ``[h_t ; z_t]``, trained to describe tick
+       ``t - delay``: the model sees ``delay`` ticks after the tick it scores (the "out and
+       back" of an ME, whether a movement goes on as a macro-expression or speech).
+
+    The recurrent state ``(h, m, started)`` is one flat ``(N, state_size)`` tensor passed in
+    and out by :meth:`step`, so a runtime keeps it per stream and batches streams freely.
+
+    Example:
+        >>> m = TimeContrastStreamSpotter(size=32).eval()
+        >>> logit, state = m.step(torch.rand(3, m.window, 32, 32), torch.zeros(3, m.state_size))
+        >>> tuple(logit.shape), tuple(state.shape)
+        ((3,), (3, 433))
+        >>> x = torch.rand(2, 10, m.features)
+        >>> tuple(m(torch.cat([x, x - x.mean(1, keepdim=True)], 2)).shape)
+        (2, 10)
+    """
+
+    def __init__(self, size: int = 64, lags: tuple[int, ...] = (1, 2, 4, 8),
+                 signed_lags: tuple[int, ...] = (2, 8), cells: int = 8, project: int = 64,
+                 hidden: int = 48, ema: float = 0.9, delay: int = 10, tick_ms: float = 40.0,
+                 dropout: float = 0.2):
+        super().__init__()
+        if not lags or min(lags) < 1 or (signed_lags and min(signed_lags) < 1):
+            raise ValueError(f"lags must be >= 1 ticks, got {lags}, {signed_lags}")
+        if size % cells:
+            raise ValueError(f"size {size} must be divisible by cells {cells}")
+        if not 0.0 <= ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1), got {ema}")
+        self.size, self.lags, self.signed_lags, self.cells = size, tuple(lags), \
+            tuple(signed_lags), cells
+        self.hidden, self.ema, self.delay, self.tick_ms = hidden, ema, delay, tick_ms
+        self.window = max(self.lags + self.signed_lags) + 1
+        self.features = cells * cells * (len(self.lags) + len(self.signed_lags))
+        self.state_size = hidden + self.features + 1
+        self.register_buffer("mean", torch.zeros(self.features))
+        self.register_buffer("std", torch.ones(self.features))
+        self.project = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * self.features, project),
+                                     nn.ReLU())
+        self.memory = nn.GRU(project, hidden, batch_first=True)
+        self.head = nn.Sequential(nn.Linear(hidden + project, 32), nn.ReLU(), nn.Linear(32, 1))
+
+    def standardised(self, window: torch.Tensor) -> torch.Tensor:
+        """``x_t`` of each window ``(N, W, S, S)`` -> ``(N, features)``."""
+        x = cell_features(window, self.lags, self.signed_lags, self.cells)
+        return (x - self.mean) / self.std
+
+    def forward(self, xc: torch.Tensor) -> torch.Tensor:
+        """Whole sequences of ``[x_t ; c_t]`` ``(N, T, 2 * features)`` (the contrast
+        computed over the whole track, as :meth:`step` does) -> logits ``(N, T)`` from a
+        zero memory."""
+        z = self.project(xc)
+        h, _ = self.memory(z)
+        return self.head(torch.cat([h, z], 2)).squeeze(2)
+
+    def step(self, window: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One tick of N streams: ``window`` ``(N, W, S, S)`` faces in [0, 1], ``state``
+        ``(N, state_size)`` (zeros for a new stream) -> (logit ``(N,)`` describing the tick
+        ``delay`` ticks ago, the new state)."""
+        x = self.standardised(window)
+        h = state[:, :self.hidden]
+        m = state[:, self.hidden:self.hidden + self.features]
+        started = state[:, -1:]
+        m = started * m + (1 - started) * x           # the first tick: m = x
+        z = self.project(torch.cat([x, x - m], 1))
+        h1 = self._gru_cell(z, h)
+        logit = self.head(torch.cat([h1, z], 1)).squeeze(1)
+        m = self.ema * m + (1 - self.ema) * x
+        return logit, torch.cat([h1, m, torch.ones_like(started)], 1)
+
+
+    def _gru_cell(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """One step of ``self.memory`` written out (gates r, z, n as torch orders them),
+        so the exported graph is plain MatMul / Sigmoid / Tanh."""
+        g = self.memory
+        gi = x @ g.weight_ih_l0.t() + g.bias_ih_l0
+        gh = h @ g.weight_hh_l0.t() + g.bias_hh_l0
+        ir, iz, in_ = gi.chunk(3, 1)
+        hr, hz, hn = gh.chunk(3, 1)
+        r = torch.sigmoid(ir + hr)
+        z = torch.sigmoid(iz + hz)
+        n = torch.tanh(in_ + r * hn)
+        return (1 - z) * n + z * h
+
+
+def ema_contrast(x: torch.Tensor, ema: float) -> torch.Tensor:
+    """``c_t = x_t - m_{t-1}`` over a whole track ``(T, F)`` as
+    :meth:`TimeContrastStreamSpotter.step` computes it tick by tick (``m_{-1} = x_0``)."""
+    out = torch.empty_like(x)
+    m = x[0].clone()
+    for t in range(x.shape[0]):
+        out[t] = x[t] - m
+        m = ema * m + (1 - ema) * x[t]
+    return out

@@ -1,0 +1,77 @@
+"""Cached scenes (:mod:`train.spotter.data`) -> per-track tick sequences and per-tick
+labels, resampled exactly as the runtime spotter does (:class:`TickSampler`).
+
+Label of tick ``t``: 1 when at least half of ``[t - tick/2, t + tick/2)`` lies inside a
+micro-expression; a weight of ``macro_weight`` (instead of 1) when a macro-expression covers
+it (target 0: a macro-expression must not be reported as micro, but its start looks like
+one, so it counts less).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.spotting.learned_ticks import TickSampler
+
+
+@dataclass
+class TickTrack:
+    """One face track of one cached scene at the tick rate."""
+
+    name: str
+    ticks_ns: np.ndarray      # int64 (K,)
+    faces: np.ndarray         # uint8 (K, S, S)
+    labels: np.ndarray        # float32 (K,)
+    weights: np.ndarray       # float32 (K,)
+    micro: np.ndarray         # int64 (M, 2) GT micro spans, ns
+    video_ms: float
+
+
+def _cover(ticks: np.ndarray, spans: np.ndarray, half: int) -> np.ndarray:
+    out = np.zeros(len(ticks), np.float32)
+    for a, b in spans:
+        lo = np.maximum(ticks - half, a)
+        hi = np.minimum(ticks + half, b)
+        out = np.maximum(out, np.clip(hi - lo, 0, None) / (2 * half))
+    return out
+
+
+def tick_tracks(path: Path, tick_ms: float, macro_weight: float = 0.3) -> list[TickTrack]:
+    """The tracks of one cached scene."""
+    d = np.load(path)
+    out = []
+    for track in np.unique(d["tracks"]):
+        idx = np.flatnonzero(d["tracks"] == track)
+        sampler = TickSampler(tick_ms)
+        ticks: list[tuple[int, int]] = []
+        for i in idx:
+            ticks += sampler.push(int(d["pts"][i]), int(i))
+        ticks += sampler.flush()
+        if not ticks:
+            continue
+        t = np.asarray([k for k, _ in ticks], np.int64)
+        faces = d["faces"][[i for _, i in ticks]]
+        half = sampler.tick_ns // 2
+        labels = (_cover(t, d["micro"], half) >= 0.5).astype(np.float32)
+        weights = np.where(_cover(t, d["macro"], half) > 0, macro_weight, 1.0).astype(np.float32)
+        out.append(TickTrack(f"{path.stem}/{track}", t, faces, labels, weights,
+                             d["micro"], float(d["video_ms"])))
+    return out
+
+
+def load_dirs(dirs: list[Path], tick_ms: float, macro_weight: float = 0.3,
+              globs: list[str] | None = None) -> list[TickTrack]:
+    """The cached scenes under ``dirs`` whose names match one of ``globs`` (default all),
+    sorted by name, so runs are reproducible."""
+    out: list[TickTrack] = []
+    for d in dirs:
+        for p in sorted(Path(d).glob("*.npz")):
+            if p.name.endswith(".tmp.npz"):
+                continue
+            if globs is None or any(fnmatch.fnmatch(p.name, g) for g in globs):
+                out += tick_tracks(p, tick_ms, macro_weight)
+    return out
