@@ -5,14 +5,18 @@ Per stream, a :class:`~pipeline.faces.tracker.FaceTracker` finds faces (detector
 :class:`~pipeline.faces.alignment.FaceAligner` warps each onto the canonical face with
 a stabilised rigid transform, then cuts the eye and mouth regions that MicroExpFuseNet
 reads. A frame without a face emits nothing and is counted (``dropped{reason="no_face"}``).
-End-of-stream passes through. Run several replicas to spread streams over processes:
-a stream always goes to the same replica, so its order is kept.
+With ``tracking.landmark_every: k`` > 1 the tracker (detector and landmarks) runs on every
+k-th frame only and the frames in between are aligned with the last landmarks found: the
+landmark model is most of this stage's CPU, and with ``stabilise: hold`` the transform
+is held over many frames anyway. End-of-stream passes through. Run several replicas to
+spread streams over processes: a stream always goes to the same replica, so its order is
+kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -20,17 +24,20 @@ import numpy as np
 from pipeline import wire
 from pipeline.faces.alignment import FaceAligner
 from pipeline.faces.backend import FaceBackend, open_backend
-from pipeline.faces.tracker import FaceTracker
+from pipeline.faces.tracker import FaceTracker, Track
 from pipeline.stage import Stage
 from pipeline.wire import Message
 
 
 @dataclass
 class StreamFaces:
-    """The per-stream state: its tracker and its aligner."""
+    """The per-stream state: its tracker, its aligner, and the tracks of the last frame
+    the tracker ran on (reused in between with ``landmark_every`` > 1)."""
 
     tracker: FaceTracker
     aligner: FaceAligner
+    tracks: list[Track] = field(default_factory=list)
+    frames: int = 0
 
     def close(self) -> None:
         self.tracker.close()
@@ -46,6 +53,11 @@ class AlignStage(Stage):
         warm = self.backend.detector()
         warm.detect(np.zeros((64, 64, 3), np.uint8))
         warm.close()
+        # Each stream's tracker (its detector graph) is made now too: made on its first
+        # frame, all streams starting at once would stall this worker behind a backlog.
+        cfg = self.ctx.config
+        for sid in sorted(cfg.expected_streams(self.ctx.name, self.ctx.replica)):
+            self._faces_of(sid)
         self.log.info("face backend %s (%s landmarks)", self.backend.name, self.backend.scheme)
 
     def _faces_of(self, stream: str) -> StreamFaces:
@@ -71,9 +83,14 @@ class AlignStage(Stage):
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         st = self._faces_of(msg.stream)
-        tracks = st.tracker.update(image, msg.pts_ns)
-        for ended in st.tracker.pop_ended():
-            st.aligner.forget(ended)
+        every = self.ctx.settings.tracking.landmark_every
+        if every == 1 or st.frames % every == 0 or not st.tracks:
+            st.tracks = tracks = st.tracker.update(image, msg.pts_ns)
+            for ended in st.tracker.pop_ended():
+                st.aligner.forget(ended)
+        else:
+            tracks = st.tracks
+        st.frames += 1
         if not tracks:
             self.ctx.metrics.count_drop(msg.stream, "no_face")
             return ()

@@ -39,6 +39,24 @@ class CaptureStage(Stage):
         # Frames a crashed capture may have handed to ZeroMQ without their reaching
         # the next stage: its send queue plus one partly written message.
         self.replay_margin = cfg.transport.hwm + 2
+        # Sources with slow one-off work (the synthetic scene loads its faces and may
+        # pre-render a loop) do it now, before the stage reports ready: otherwise streams
+        # would start one after another while the first ones already run.
+        self.prepared: dict[str, Source] = {}
+        for sid in self.stream_ids:
+            try:
+                src = open_source(sid, cfg.sources[sid])
+            except SourceError:
+                continue  # reported by the stream's thread, which tries again
+            prepare = getattr(src, "prepare", None)
+            if prepare is None:
+                continue
+            try:
+                prepare()
+            except Exception as exc:  # noqa: BLE001  (the stream's thread meets it again)
+                self.log.warning("stream %s: preparing the source failed: %s", sid, exc)
+                continue
+            self.prepared[sid] = src
 
     def start(self, resume: dict[str, int]) -> None:
         for sid in self.stream_ids:
@@ -64,7 +82,9 @@ class CaptureStage(Stage):
                          sndhwm=cfg.transport.hwm, linger_ms=cfg.transport.linger_ms) as sock:
             sender = Sender(sock, self.ctx.stop)
             try:
-                src = open_source(sid, src_cfg)
+                src = self.prepared.pop(sid, None)
+                if src is None:
+                    src = open_source(sid, src_cfg)
             except SourceError as exc:
                 self.log.error("%s", exc)
                 self.ctx.metrics.count_error(sid)
@@ -129,6 +149,10 @@ class CaptureStage(Stage):
                     continue
                 except SourceError as exc:
                     self.log.error("%s", exc)
+                    self.ctx.metrics.count_error(sid)
+                    return seq, pts, "read-failed"
+                except Exception:  # a source's bug must end its stream, not hang it
+                    self.log.exception("stream %s: the source failed at seq %d", sid, seq)
                     self.ctx.metrics.count_error(sid)
                     return seq, pts, "read-failed"
                 if got is None:
@@ -205,7 +229,7 @@ class CaptureStage(Stage):
                             queue.append((state["seq"], last_pts, image))
                             state["seq"] += 1
                             cond.notify()
-                except SourceError as exc:
+                except Exception as exc:  # SourceError, or a source's bug: reopen
                     self.ctx.metrics.count_error(sid)
                     self.log.warning("%s; reopening", exc)
                 finally:

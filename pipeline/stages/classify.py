@@ -99,6 +99,7 @@ class ClassifyStage(Stage):
         t0 = time.perf_counter()
         outputs = self.engine.infer(inputs)
         infer_ms = (time.perf_counter() - t0) * 1000.0
+        done_unix_ns = time.time_ns()
         logits = outputs.get("logits", outputs.get("label"))
         if logits is None:
             raise RuntimeError(f"model outputs {sorted(outputs)} have no logits/label")
@@ -124,6 +125,11 @@ class ClassifyStage(Stage):
                     "batch_wait": round(waited_ms, 2), "infer": round(infer_ms, 2),
                     "batch_size": len(batch),
                 },
+                # Wall clocks along the way, so a subscriber can split an event's latency
+                # into spot -> classify transport, batching + inference, and publishing.
+                "spot_emit_unix_ns": m.meta.get("spot_emit_unix_ns"),
+                "clip_arrived_unix_ns": pending.arrived_unix_ns,
+                "classified_unix_ns": done_unix_ns,
             }
             events.append(Message(wire.EVENT, m.stream, m.seq, m.pts_ns, meta=meta,
                                   track=m.track))
