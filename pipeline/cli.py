@@ -181,7 +181,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.bench import run_benchmarks
 
     grid = Path(args.grid_dir) if args.grid_dir else None
-    return run_benchmarks(Path(args.out), quick=args.quick, grid_dir=grid)
+    only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
+    try:
+        return run_benchmarks(Path(args.out), quick=args.quick, grid_dir=grid, only=only)
+    except ValueError as exc:
+        print(f"mestream bench: {exc}", file=sys.stderr)
+        return 2
 
 
 def cmd_align_preview(args: argparse.Namespace) -> int:
@@ -248,6 +253,9 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="run the benchmarks and write BENCHMARKS.md")
     b.add_argument("--out", default="BENCHMARKS.md")
     b.add_argument("--quick", action="store_true", help="fewer frames (a smoke run)")
+    b.add_argument("--only", default=None, metavar="SECTIONS",
+                   help="comma-separated sections (default: all but the long fuzz and "
+                   "soak jobs, which run only when named here)")
     b.add_argument("--grid-dir", default=None, help="a folder of GRID .mpg clips for the "
                    "talking-face jitter (default: the bundled clip)")
     b.set_defaults(func=cmd_bench)

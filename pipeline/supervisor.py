@@ -36,6 +36,7 @@ from pipeline.config import PipelineConfig
 from pipeline.control import identity
 from pipeline.keys import secure_process
 from pipeline.metrics import SnapshotCollector, summary_line
+from pipeline.native_log import is_native_noise
 from pipeline.sockets import open_socket
 
 log = logging.getLogger("mestream.supervisor")
@@ -78,6 +79,8 @@ class Supervisor:
         self.stopping = False
         self.failure: str | None = None
         self.started = threading.Event()  # set once every stage got go
+        # Native libraries' info/warning lines are shown only at DEBUG (native_log.py).
+        self.quiet_native = config.logging.level != "DEBUG"
 
     # -- processes -------------------------------------------------------------------
     def _spawn(self, child: Child) -> None:
@@ -104,6 +107,8 @@ class Supervisor:
         for raw in proc.stderr:
             line = raw.decode(errors="replace").rstrip()
             child.tail.append(line)
+            if self.quiet_native and is_native_noise(line):
+                continue  # MediaPipe's C++ chatter; kept in the crash tail above
             # One write per line under a lock: print() writes the text and the newline
             # separately, and two stages' lines then ran together in the log.
             with _STDERR_LOCK:

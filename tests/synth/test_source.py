@@ -7,7 +7,7 @@ import importlib
 
 from pipeline.synth.scene import SceneSpec
 from pipeline.synth.source import SyntheticSource
-from tests.synth.conftest import ASTRONAUT
+from tests.synth.conftest import ASTRONAUT, _need
 
 
 def test_reads_frames_with_pts_then_none(astronaut) -> None:
@@ -29,7 +29,7 @@ def test_python_factory(astronaut) -> None:
     module, _, attr = "pipeline.synth.source:synthetic_source".partition(":")
     factory = getattr(importlib.import_module(module), attr)
     src = factory("cam1", seed=3, fps=30, width=320, height=240, seconds=1.0,
-                  faces=[str(ASTRONAUT)], event_rate=30, label_set="casme2")
+                  faces=[str(_need(ASTRONAUT))], event_rate=30, label_set="casme2")
     src.open()
     n = 0
     while (item := src.read()) is not None:
