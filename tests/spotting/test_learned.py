@@ -49,8 +49,8 @@ def test_bundled_model_finds_a_planted_micro_expression() -> None:
 
 def test_no_micro_false_alarm_on_a_plain_grid_clip() -> None:
     clip = GRID / "bbaf2n.mpg"
-    if not clip.exists():
-        pytest.skip(f"GRID clips missing: {clip}")
+    if not clip.exists():  # the same file, bundled byte for byte
+        clip = Path(__file__).resolve().parents[2] / "configs/examples/media/grid_bbaf2n.mpg"
     import cv2
 
     cap = cv2.VideoCapture(str(clip))
