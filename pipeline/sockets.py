@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,3 +112,27 @@ def prepare_ipc_path(address: str) -> None:
 def bound_address(sock: zmq.Socket) -> str:
     """The address a bound socket really listens on (resolves ``tcp://...:0``)."""
     return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+
+def free_tcp_port(consecutive: int = 1, host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that was free a moment ago, with the ``consecutive - 1``
+    ports after it free too (a publish stage binds its replay endpoint at port + 1).
+    For tests and benchmarks that start pipelines on loopback.
+
+    Example:
+        >>> port = free_tcp_port(consecutive=2)
+        >>> 1024 <= port < 65535
+        True
+    """
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        try:
+            for extra in range(1, consecutive):
+                with socket.socket() as s:
+                    s.bind((host, port + extra))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError(f"no {consecutive} adjacent free TCP ports on {host}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from pipeline.sockets import free_tcp_port
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "real"
 GRID = SHARED / "grid"
@@ -23,9 +24,7 @@ BUNDLED_CLIP = REPO / "configs" / "examples" / "media" / "grid_bbaf2n.mpg"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_tcp_port()
 
 
 def grid_clip(name: str = "bbaf2n.mpg") -> Path:

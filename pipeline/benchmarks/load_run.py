@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import numpy as np
 import yaml
 
 from pipeline.client import EventSubscriber
+from pipeline.sockets import free_tcp_port
 
 MODEL = Path(__file__).resolve().parents[1] / "weights" / "stcnn_synth_casme2.onnx"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -144,17 +144,7 @@ class LoadResult:
 def free_port() -> int:
     """A free TCP port whose successor is free too (the publish stage's replay endpoint
     binds port + 1)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no two adjacent free TCP ports")
+    return free_tcp_port(consecutive=2)
 
 
 def live_subscriber(endpoint: str) -> EventSubscriber:

@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.sockets import free_tcp_port
+
 RSS_SLOPE_MIB_PER_MIN = 2.0
 FD_SLOPE_PER_MIN = 0.5
 WARMUP_FRACTION = 0.25  # samples before this share of the run are ignored (start-up)
@@ -118,7 +120,7 @@ def run_soak(streams: int, seconds: float, sample_s: float = 5.0) -> dict[str, A
     """Run the soak; returns per-process series, record counts and the verdict."""
     from pipeline.client import EventSubscriber
 
-    port = _free_port_pair()
+    port = free_tcp_port(consecutive=2)
     with tempfile.TemporaryDirectory(prefix="mestream-soak-") as tmp:
         workdir = Path(tmp)
         config = soak_config(streams, port, workdir)
@@ -195,21 +197,6 @@ def _verdict(series: dict[str, Series], counts: dict[str, int], seconds: float,
             "fd_slope_per_min": fd_slope, "flat": ok}
     out["flat"] = flat
     return out
-
-
-def _free_port_pair() -> int:
-    import socket
-
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
 
 
 def soak_rows(quick: bool) -> list[tuple[str, str, str, str]]:

@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import multiprocessing
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import zmq
 
 from pipeline import wire
 from pipeline.client import EventSubscriber
-from pipeline.sockets import open_socket
+from pipeline.sockets import free_tcp_port, open_socket
 
 FRAME_SHAPE = (480, 640, 3)
 LINGER_MS = 60_000          # senders wait this long for their last messages to go out
@@ -96,7 +95,7 @@ def bench_zmq_hop(transport: str, frames: int, warmup: int = 50) -> dict[str, fl
     the time from the first timed frame to the last over ``frames``."""
     with tempfile.TemporaryDirectory() as tmp:
         address = (f"ipc://{tmp}/hop" if transport == "ipc"
-                   else f"tcp://127.0.0.1:{free_port()}")
+                   else f"tcp://127.0.0.1:{free_tcp_port()}")
         ctx = zmq.Context()
         spawn = multiprocessing.get_context("spawn")   # no inherited ZeroMQ state
         sender = spawn.Process(target=_push_frames, args=(address, warmup + frames))
@@ -197,7 +196,7 @@ def bench_transport(streams: int, frames: int, runs: int) -> dict[str, float]:
     rates = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
-            port = free_port()
+            port = free_tcp_port()
             cfg = {
                 "version": 1, "name": "bench",
                 "sources": {f"s{i}": {"type": "testpattern", "frames": frames,
@@ -223,13 +222,6 @@ def bench_transport(streams: int, frames: int, runs: int) -> dict[str, float]:
                 proc.wait(timeout=60)
             rates.append((count - 1) / elapsed)
     return {"fps": statistics.median(rates), "runs": runs}
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def transport_rows(quick: bool) -> list[Row]:

@@ -12,7 +12,8 @@ import subprocess
 import pytest
 
 from pipeline.client import EventSubscriber
-from tests.conftest import free_port, write_config
+from pipeline.sockets import free_tcp_port
+from tests.conftest import write_config
 
 
 def pattern_pipeline(tmp_path, port, frames, fps=50, event_log=None, **extra):
@@ -30,16 +31,7 @@ def pattern_pipeline(tmp_path, port, frames, fps=50, event_log=None, **extra):
 
 def free_port_pair() -> int:
     """A port whose successor (the replay endpoint) is free too."""
-    while True:
-        port = free_port()
-        try:
-            import socket
-
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
+    return free_tcp_port(consecutive=2)
 
 
 def test_a_subscriber_that_leaves_and_one_that_joins_late_miss_nothing(tmp_path,
