@@ -67,10 +67,9 @@ def evaluate_cached(paths: list[Path], factory: SpotterFactory) -> list[CachedRe
 def make_factory(spotter: str, options: dict[str, Any]) -> SpotterFactory:
     """A factory of the named spotter; the learned one shares one engine across scenes."""
     if spotter == "learned":
-        from pipeline.spotting.learned import LearnedSpotter, StepRunner
+        from pipeline.spotting.learned import LearnedSpotter, shared_runner
 
-        opts = dict(options)
-        runner = StepRunner(opts.pop("model", None), opts.pop("threads", 1))
+        runner, opts = shared_runner(options)
         return lambda: LearnedSpotter(runner=runner, **opts)
     from pipeline.stages.spot import make_spotter
 

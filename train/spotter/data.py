@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.faces.preview import read_video
 from pipeline.spotting.evaluate import frame_span_ns
 from pipeline.spotting.learned_input import face_input
 
@@ -88,23 +89,6 @@ def scene_jobs(which: str) -> list[SceneJob]:
     return jobs
 
 
-def _clip_frames(path: str):
-    import cv2
-
-    cap = cv2.VideoCapture(path)
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    k = 0
-    try:
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                return
-            yield image, round(k * 1e9 / fps)
-            k += 1
-    finally:
-        cap.release()
-
-
 def cache_scene(job: SceneJob, out: Path) -> Path:
     """Render (or read), align and save one scene; skipped when its file exists."""
     from pipeline.spotting.offline import aligned_face_frames
@@ -125,7 +109,7 @@ def cache_scene(job: SceneJob, out: Path) -> Path:
                 (micro if e.kind == "micro" else macro).append(
                     frame_span_ns(e.onset, e.offset, e.fps))
     else:
-        frames = _clip_frames(job.clip)
+        frames = read_video(job.clip)
     faces, pts, tracks = [], [], []
     count = 0
     for track, frame in aligned_face_frames(frames, size=job.align_size,
