@@ -4,20 +4,26 @@ comes out as one spotting event around its true interval; end-of-stream follows.
 from __future__ import annotations
 
 from pipeline.client import EventSubscriber
+from pipeline.spotting.interval import interval_iou
 from tests.conftest import free_port, write_config
 from tests.pipeline.test_capture_publish import collect
 
+SCRIPTED_MICRO_MS = 9 / 30 * 1000  # tests/scripted_source.py: round(0.3 * 30) frames at 30 fps
 
-def test_a_scripted_micro_expression_is_spotted_online(tmp_path, run_pipeline):
+
+def run_scripted(tmp_path, run_pipeline, spotter: str, seconds: float,
+                 onset_s: float) -> list[dict]:
+    """capture -> align -> spot (``spotter``) -> publish over the scripted still face with
+    one micro-expression at ``onset_s``; every record the subscriber got, in order."""
     port = free_port()
     config = write_config(tmp_path, {
-        "name": "t-spot",
+        "name": f"t-spot-{spotter}",
         "sources": {"cam": {"type": "python", "factory": "tests.scripted_source:make",
-                            "options": {"fps": 30, "seconds": 5, "onset_s": 2.5},
+                            "options": {"fps": 30, "seconds": seconds, "onset_s": onset_s},
                             "realtime": False}},
         "stages": {"capture": {"type": "capture"},
                    "align": {"type": "align"},
-                   "spot": {"type": "spot", "spotter": "flow"},
+                   "spot": {"type": "spot", "spotter": spotter},
                    "publish": {"type": "publish", "bind": f"tcp://127.0.0.1:{port}",
                                "wait_subscribers": 1}},
     })
@@ -25,47 +31,35 @@ def test_a_scripted_micro_expression_is_spotted_online(tmp_path, run_pipeline):
         run = run_pipeline(config)
         got = collect(sub, ["cam"], timeout_s=120)
         assert run.wait(60) == 0, run.log
-    events = [r for r in got["cam"] if r["type"] == "event"]
-    onset_ms, offset_ms = 2500.0, 2500.0 + 9 / 30 * 1000
+    return got["cam"]
+
+
+def overlaps_truth(ev: dict, onset_ms: float) -> bool:
+    """IoU >= 0.5 of the event's interval with the scripted one."""
+    return interval_iou(ev["onset_ns"] / 1e6, ev["offset_ns"] / 1e6,
+                        onset_ms, onset_ms + SCRIPTED_MICRO_MS) >= 0.5
+
+
+def test_a_scripted_micro_expression_is_spotted_online(tmp_path, run_pipeline):
+    records = run_scripted(tmp_path, run_pipeline, "flow", seconds=5, onset_s=2.5)
+    events = [r for r in records if r["type"] == "event"]
     assert len(events) == 1, events
     ev = events[0]
     assert ev["label"] is None and ev["kind"] == "micro" and ev["spotter"]
-    on, off = ev["onset_ns"] / 1e6, ev["offset_ns"] / 1e6
-    inter = max(0.0, min(off, offset_ms) - max(on, onset_ms))
-    union = max(off, offset_ms) - min(on, onset_ms)
-    assert inter / union >= 0.5, (on, off)
-    assert got["cam"][-1]["type"] == "end_of_stream"
+    assert overlaps_truth(ev, 2500.0), (ev["onset_ns"], ev["offset_ns"])
+    assert records[-1]["type"] == "end_of_stream"
 
 
 def test_the_learned_spotter_runs_in_the_spot_stage(tmp_path, run_pipeline):
     """`spotter: learned` (bundled SYNTHETIC-trained model, one engine shared by the
     process's tracks): the scripted micro-expression comes out as one event."""
-    port = free_port()
-    config = write_config(tmp_path, {
-        "name": "t-spot-learned",
-        "sources": {"cam": {"type": "python", "factory": "tests.scripted_source:make",
-                            "options": {"fps": 30, "seconds": 4, "onset_s": 2.0},
-                            "realtime": False}},
-        "stages": {"capture": {"type": "capture"},
-                   "align": {"type": "align"},
-                   "spot": {"type": "spot", "spotter": "learned"},
-                   "publish": {"type": "publish", "bind": f"tcp://127.0.0.1:{port}",
-                               "wait_subscribers": 1}},
-    })
-    with EventSubscriber(f"tcp://127.0.0.1:{port}") as sub:
-        run = run_pipeline(config)
-        got = collect(sub, ["cam"], timeout_s=120)
-        assert run.wait(60) == 0, run.log
-    events = [r for r in got["cam"] if r["type"] == "event" and r["kind"] == "micro"]
-    onset_ms, offset_ms = 2000.0, 2000.0 + 9 / 30 * 1000
+    records = run_scripted(tmp_path, run_pipeline, "learned", seconds=4, onset_s=2.0)
+    events = [r for r in records if r["type"] == "event" and r["kind"] == "micro"]
     assert len(events) == 1, events
     ev = events[0]
     assert ev["spotter"] == "learned"
     # Source time from the offset to the event leaving the stage: within the spotter's
     # bound (gap 80 + (delay 10 + 3) ticks of 40 ms = 600 ms) plus one frame.
     assert 0 < ev["after_offset_ms"] <= 600 + 1000 / 30, ev
-    on, off = ev["onset_ns"] / 1e6, ev["offset_ns"] / 1e6
-    inter = max(0.0, min(off, offset_ms) - max(on, onset_ms))
-    union = max(off, offset_ms) - min(on, onset_ms)
-    assert inter / union >= 0.5, (on, off)
-    assert got["cam"][-1]["type"] == "end_of_stream"
+    assert overlaps_truth(ev, 2000.0), (ev["onset_ns"], ev["offset_ns"])
+    assert records[-1]["type"] == "end_of_stream"
