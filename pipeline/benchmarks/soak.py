@@ -9,7 +9,7 @@ per second grows RSS by ~13 MiB/min, one leaked socket per minute is 1 fd/min; a
 Python process moves its RSS by a few MiB as arenas are reused, which over the
 sampled window fits a slope well under ``RSS_SLOPE_MIB_PER_MIN``.
 
-Example (the CI version runs 60 s with 2 streams: tests/reliability/test_soak.py)::
+Example (the CI version runs 2 minutes with 2 streams: tests/reliability/test_soak.py)::
 
     python -m pipeline.benchmarks.soak --streams 8 --minutes 30
 """
