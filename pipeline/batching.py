@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -53,6 +54,17 @@ class DynamicBatcher(Generic[T]):
         """Up to ``max_batch`` items, oldest first."""
         n = min(self.max_batch, len(self._items))
         return [self._items.popleft()[1] for _ in range(n)]
+
+    def remove(self, drop: Callable[[T], bool]) -> int:
+        """Take out every waiting item for which ``drop`` is true; returns how many."""
+        kept = deque((t, item) for t, item in self._items if not drop(item))
+        removed = len(self._items) - len(kept)
+        self._items = kept
+        return removed
+
+    def items(self) -> list[T]:
+        """The waiting items, oldest first (for inspection; the batcher keeps them)."""
+        return [item for _, item in self._items]
 
     def waited_s(self, now: float | None = None) -> float:
         """How long the oldest item has waited."""

@@ -346,6 +346,10 @@ class Transport(Node):
     linger_ms: int = Field(
         2000, ge=0, description="ZeroMQ LINGER: how long a closed socket keeps trying to "
         "deliver what is still queued (a backstop; delivery is confirmed by the acks)")
+    watermark_every: int = Field(
+        10, ge=1, le=10000, description="capture sends a watermark every this many frames "
+        "of a stream; after a middle stage restarts, file streams are re-read from the "
+        "last watermark the last stage recorded (smaller: less re-read, more messages)")
 
 
 class Logging(Node):

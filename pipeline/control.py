@@ -4,10 +4,14 @@ The supervisor binds a ROUTER; each stage process connects a DEALER whose identi
 ``stage.replica``. Messages are single JSON frames:
 
 - stage -> supervisor: ``ready`` (sockets bound and connected), ``heartbeat`` (every
-  ``supervisor.heartbeat_s``, with counters and per-stream progress), ``done`` (finished
-  all its streams, about to exit 0).
+  ``supervisor.heartbeat_s``, with counters and per-stream progress), ``drained`` (every
+  stream it expects has ended; it keeps serving until released), ``done`` (about to
+  exit 0).
 - supervisor -> stage: ``go`` (every stage is ready: the first frame may move), with
-  ``resume``: per stream, the seq to restart from after a crash.
+  ``resume`` (per stream, the seq to restart from after a crash) and ``epochs`` (per
+  stream, the current epoch: older ones' messages are stale); ``rewind`` (to capture:
+  re-read these streams from these frames, as this epoch: a stage downstream was
+  restarted); ``release`` (the last stage has every stream's end: exit).
 
 A stage run on its own (``mestream stage``) has no control channel and starts at once.
 """
@@ -28,6 +32,10 @@ from pipeline.sockets import open_socket
 log = logging.getLogger(__name__)
 
 
+# A last stage's progress for a stream whose end-of-stream it has: nothing to re-read.
+STREAM_ENDED = -1
+
+
 def identity(stage: str, replica: int) -> str:
     return f"{stage}.{replica}"
 
@@ -46,6 +54,10 @@ class ControlClient:
             self._cm = open_socket(ctx, zmq.DEALER, endpoint, bind=False,
                                    identity=self.name.encode(), linger_ms=500)
             self._sock = self._cm.__enter__()
+
+    @property
+    def supervised(self) -> bool:
+        return self._sock is not None
 
     def _send(self, body: dict[str, Any]) -> None:
         if self._sock is None:
@@ -72,6 +84,30 @@ class ControlClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name}: no go from the supervisor in {timeout_s}s")
         return {}
+
+    def commands(self) -> list[dict[str, Any]]:
+        """Messages the supervisor sent since the last call (``rewind``, ``release``);
+        never blocks."""
+        if self._sock is None:
+            return []
+        out = []
+        with self._lock:  # heartbeats from producer threads send on the same socket
+            while True:
+                try:
+                    raw = self._sock.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                try:
+                    msg = json.loads(raw)
+                except ValueError:
+                    log.warning("%s: malformed control message dropped", self.name)
+                    continue
+                if isinstance(msg, dict):
+                    out.append(msg)
+        return out
+
+    def drained(self) -> None:
+        self._send({"type": "drained"})
 
     def heartbeat(self, metrics: dict[str, Any], progress: dict[str, int]) -> None:
         self._send({"type": "heartbeat", "metrics": metrics, "progress": progress})

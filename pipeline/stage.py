@@ -7,10 +7,20 @@ A stage is one small module with one job (``pipeline/stages/*.py``): it subclass
 decoding and dropping of bad messages, per-stream order checks (duplicates after a
 restart are dropped, gaps counted), heartbeats downstream and to the supervisor,
 end-of-stream acknowledgements (each end-of-stream received is acked to its sender; a
-finishing stage waits for the acks of those it sent before closing), SIGTERM/SIGINT
-(finish the message in hand, send end-of-stream downstream, close, exit 0), and the
-counters. A stage that reads no socket (capture) sets ``has_input = False`` and starts
-its own producer threads in ``start``.
+finishing stage waits for the acks of those it sent before closing), epochs and
+watermarks (below), SIGTERM/SIGINT (finish the message in hand, send end-of-stream
+downstream, close, exit 0), and the counters. A stage that reads no socket (capture)
+sets ``has_input = False`` and starts its own producer threads in ``start``.
+
+Epochs and watermarks are how a restarted middle stage loses nothing: capture sends a
+``watermark`` every ``transport.watermark_every`` frames; each stage passes it on,
+lowered to the oldest source frame it still holds (:meth:`Stage.hold`: a spotting
+history, a partial batch); the last stage records it (its ``progress``). When a stage
+after capture crashes, the supervisor has capture re-read the stream from that
+watermark as a new ``epoch``; every stage that meets the new epoch first discards the
+stream's state (:meth:`Stage.reset_stream`), and drops older epochs' messages. Under a
+supervisor a stage whose streams have all ended reports ``drained`` and keeps serving
+(a re-read may still come through it) until the supervisor releases it.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ import zmq
 
 from pipeline import wire
 from pipeline.config import PipelineConfig
-from pipeline.control import ControlClient, identity
+from pipeline.control import STREAM_ENDED, ControlClient, identity
 from pipeline.errors import WireError
 from pipeline.keys import secure_process
 from pipeline.metrics import StageMetrics, summary_line
@@ -53,6 +63,7 @@ class StreamState:
 
     last_seq: dict[tuple[int | None, str], int] = field(default_factory=dict)
     ended: bool = False
+    epoch: int = 0
 
 
 @dataclass
@@ -68,6 +79,8 @@ class StageContext:
     sockets: ExitStack
     progress: dict[str, int] = field(default_factory=dict)
     output: Output | None = None
+    # Per stream, the epoch this process started in (from the supervisor's go).
+    epochs: dict[str, int] = field(default_factory=dict)
 
     @property
     def settings(self) -> Any:
@@ -104,6 +117,20 @@ class Stage:
     def finished(self) -> bool:
         """For producers: True once every stream has ended."""
         return False
+
+    def hold(self, stream: str) -> int | None:
+        """The oldest source frame seq of ``stream`` whose data this stage still holds
+        and may yet turn into output (a history window, a partial batch); None when it
+        holds nothing. Lowers the watermarks it passes on."""
+        return None
+
+    def reset_stream(self, stream: str) -> None:
+        """The stream is being re-read from an earlier frame (a new epoch): drop its
+        state without emitting anything; the re-read brings back what it held."""
+
+    def rewind(self, streams: dict[str, tuple[int, int]]) -> None:
+        """For producers: re-read each stream from frame ``seq`` as epoch ``epoch``
+        (``{stream: (seq, epoch)}``)."""
 
     def next_tick_s(self) -> float | None:
         """Seconds until :meth:`tick` is due (a batcher's oldest item reaching its
@@ -220,6 +247,14 @@ class Output:
             except zmq.Again:
                 pass
 
+    def service(self) -> None:
+        """Read acks and resend overdue end-of-streams, without waiting (for a stage
+        that has drained and waits to be released)."""
+        for sender in self.senders:
+            if sender.unacked:
+                sender._read_acks()
+                sender._resend_overdue()
+
     def wait_for_acks(self, timeout_s: float) -> list[str]:
         deadline = time.monotonic() + timeout_s
         missing: list[str] = []
@@ -271,6 +306,7 @@ class StageRunner:
         self.streams: dict[str, StreamState] = {}
         self._last_heartbeat = 0.0
         self.out: Output | None = None
+        self.released = False
 
     def run(self) -> int:
         """Run until every stream ended or a stop was requested. Returns the exit code."""
@@ -314,13 +350,23 @@ class StageRunner:
         if self.stop.is_set():
             return 0
         log.info("%s running (pid %d)", identity(self.name, self.replica), os.getpid())
+        sctx.epochs = {k: int(v) for k, v in go.get("epochs", {}).items()}
         stage.start({k: int(v) for k, v in go.get("resume", {}).items()})
         expected = cfg.expected_streams(self.name, self.replica)
+        drained_sent = False
         while not self.stop.is_set():
             self._heartbeat(control)
+            for cmd in control.commands():
+                drained_sent = self._command(stage, cmd) and drained_sent
+            if self.released:
+                break
             if inp is None:
-                if stage.finished():
+                done = stage.finished()
+                if done and not control.supervised:
                     break
+                if done and not drained_sent:
+                    control.drained()
+                    drained_sent = True
                 self.stop.wait(POLL_MS / 1000)
                 continue
             due = stage.next_tick_s()
@@ -331,7 +377,15 @@ class StageRunner:
                 self._tick(stage)
             ended = {s for s, st in self.streams.items() if st.ended}
             if ended >= expected:  # every stream ended (or was stopped upstream)
-                break
+                if not control.supervised:
+                    break
+                if self.out is not None:
+                    self.out.service()
+                if not drained_sent:
+                    control.drained()
+                    drained_sent = True
+            else:
+                drained_sent = False  # a re-read reopened a stream
         finished = not self.stop.is_set()
         if not finished and self.out is not None:
             self._end_open_streams()
@@ -345,6 +399,23 @@ class StageRunner:
         log.info("%s: %s", "finished: every stream ended" if finished else "stopped",
                  summary_line(self.metrics.snapshot()))
         return 0
+
+    def _command(self, stage: Stage, cmd: dict[str, Any]) -> bool:
+        """Act on one supervisor message; False when it reopened streams."""
+        kind = cmd.get("type")
+        if kind == "release":
+            self.released = True
+            return True
+        if kind == "rewind":
+            streams = {str(sid): (int(v[0]), int(v[1]))
+                       for sid, v in (cmd.get("streams") or {}).items()}
+            log.info("%s: re-reading %s", identity(self.name, self.replica),
+                     ", ".join(f"{sid} from seq {seq} (epoch {ep})"
+                               for sid, (seq, ep) in streams.items()))
+            stage.rewind(streams)
+            return False
+        log.warning("unknown control message %r ignored", kind)
+        return True
 
     def _heartbeat(self, control: ControlClient) -> None:
         now = time.monotonic()
@@ -377,7 +448,25 @@ class StageRunner:
                     pass
 
     def _accept(self, stage: Stage, msg: Message) -> None:
-        state = self.streams.setdefault(msg.stream, StreamState())
+        state = self.streams.get(msg.stream)
+        if state is None:
+            state = self.streams[msg.stream] = StreamState(
+                epoch=self.sctx.epochs.get(msg.stream, 0))
+        if msg.epoch < state.epoch:  # from before a re-read: the re-read brings it again
+            self.metrics.count_drop(msg.stream, "stale_epoch")
+            return
+        if msg.epoch > state.epoch:
+            log.info("stream %s: epoch %d (re-read after a restart): its state is reset",
+                     msg.stream, msg.epoch)
+            state.epoch, state.ended, state.last_seq = msg.epoch, False, {}
+            try:
+                stage.reset_stream(msg.stream)
+            except Exception:
+                self.metrics.count_error(msg.stream)
+                log.exception("stream %s: resetting its state failed", msg.stream)
+        if msg.kind == wire.WATERMARK:
+            self._watermark(stage, msg)
+            return
         if state.ended:
             if msg.seq == 0 and msg.kind != wire.EOS:  # a new session of the stream
                 state.ended, state.last_seq = False, {}
@@ -397,6 +486,8 @@ class StageRunner:
         try:
             if msg.kind == wire.EOS:
                 state.ended = True
+                if self.out is None:  # the last stage: nothing of this stream to re-read
+                    self.sctx.progress[msg.stream] = STREAM_ENDED
                 outputs = list(stage.on_stream_end(msg))
             else:
                 outputs = list(stage.process(msg))
@@ -406,6 +497,19 @@ class StageRunner:
             return
         for out in outputs:
             self.send(out)
+
+    def _watermark(self, stage: Stage, msg: Message) -> None:
+        try:
+            held = stage.hold(msg.stream)
+        except Exception:
+            self.metrics.count_error(msg.stream)
+            log.exception("stream %s: hold() failed; watermark not passed on", msg.stream)
+            return
+        seq = msg.seq if held is None else min(msg.seq, held)
+        if self.out is None:  # the last stage: where a re-read of this stream starts
+            self.sctx.progress[msg.stream] = seq
+            return
+        self.out.send(Message(wire.WATERMARK, msg.stream, seq, msg.pts_ns, epoch=msg.epoch))
 
     def _tick(self, stage: Stage) -> None:
         try:
@@ -420,6 +524,9 @@ class StageRunner:
     def send(self, msg: Message) -> None:
         if self.out is None:
             return
+        state = self.streams.get(msg.stream)
+        if state is not None:  # outputs belong to the epoch of the stream's input
+            msg.epoch = state.epoch
         if self.out.send(msg):
             self.metrics.count_out(msg.stream)
         else:
@@ -429,4 +536,5 @@ class StageRunner:
         for sid, st in self.streams.items():
             if not st.ended:
                 seq = max(st.last_seq.values(), default=-1) + 1
-                self.send(Message(wire.EOS, sid, seq, 0, meta={"reason": "stopped"}))
+                self.send(Message(wire.EOS, sid, seq, 0, meta={"reason": "stopped"},
+                                  epoch=st.epoch))

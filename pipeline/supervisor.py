@@ -8,6 +8,13 @@
 - A stage that exits non-zero or stops sending heartbeats is restarted with
   exponential backoff and told where each stream had got to (``resume``). More than
   ``max_restarts`` crashes within ``restart_window_s`` stops the run, exit code 1.
+- When a stage after capture crashes, the streams it handled are re-read: capture is
+  told (``rewind``) to read each again from the last watermark the last stage recorded,
+  as the stream's next epoch, and the restarted stage starts in that epoch, so what
+  the crashed process held comes through again and nothing older gets in its way
+  (``pipeline/stage.py``, docs/operations.md).
+- Stages whose streams have all ended report ``drained`` and wait; once the last stage
+  has drained, every stage is released and exits.
 - Ctrl-C / SIGTERM: capture stages are stopped first, they send end-of-stream, the
   others drain and exit by themselves; whatever is left after ``stop_timeout_s`` is
   terminated, then killed. Children die with the supervisor (PR_SET_PDEATHSIG).
@@ -33,7 +40,7 @@ from typing import Any
 import zmq
 
 from pipeline.config import PipelineConfig
-from pipeline.control import identity
+from pipeline.control import STREAM_ENDED, identity
 from pipeline.keys import secure_process
 from pipeline.metrics import SnapshotCollector, summary_line
 from pipeline.native_log import is_native_noise
@@ -59,6 +66,7 @@ class Child:
     crashed_at: float | None = None  # when the last crash was seen (for restart timing)
     last_restart_s: float | None = None  # crash -> restarted process ready, seconds
     progress: dict[str, int] = field(default_factory=dict)
+    drained: bool = False  # every stream it expects has ended; waits for release
     metrics: dict[str, Any] = field(default_factory=dict)
     tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=20))
 
@@ -79,6 +87,10 @@ class Supervisor:
         self.stopping = False
         self.failure: str | None = None
         self.started = threading.Event()  # set once every stage got go
+        self.sinks = [s for s in config.stages if not config.downstream(s)]
+        self.epochs: dict[str, int] = {sid: 0 for sid in config.sources}
+        self.outbox: list[tuple[str, dict[str, Any]]] = []  # control messages to send
+        self.released = False
         # Native libraries' info/warning lines are shown only at DEBUG (native_log.py).
         self.quiet_native = config.logging.level != "DEBUG"
 
@@ -95,7 +107,7 @@ class Supervisor:
         # then stops the stages in order instead of all at once.
         child.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE, start_new_session=True)
-        child.ready = child.finished = False
+        child.ready = child.finished = child.drained = False
         child.done_at = None
         child.last_beat = time.monotonic()
         threading.Thread(target=self._forward_stderr, args=(child, child.proc),
@@ -126,7 +138,7 @@ class Supervisor:
                         child.name, how)
             child.finished = True
             return
-        if self.stopping:
+        if self.stopping or self.released:
             log.info("%s ended with %s while stopping", child.name, how)
             child.finished = True
             return
@@ -145,6 +157,36 @@ class Supervisor:
         backoff = min(sup.backoff_initial_s * 2 ** (len(child.crashes) - 1), sup.backoff_max_s)
         child.restart_at = now + backoff
         log.warning("%s crashed (%s); restarting in %.1fs", child.name, how, backoff)
+        if self.cfg.stages[child.stage].type != "capture":
+            self._rewind_streams_of(child)
+
+    def _sink_progress(self, sid: str) -> int:
+        """Where the last stage says ``sid`` must be re-read from (its last watermark; 0
+        before the first), or STREAM_ENDED."""
+        progress = 0
+        for sink in self.sinks:
+            replica = self.cfg.shard_of(sink, sid)
+            child = next(c for c in self.children if c.stage == sink and c.replica == replica)
+            progress = child.progress.get(sid, 0)
+        return progress
+
+    def _rewind_streams_of(self, child: Child) -> None:
+        """Have capture re-read, as a new epoch, each unfinished stream the crashed
+        ``child`` handled, from the last stage's watermark."""
+        by_capture: dict[str, dict[str, list[int]]] = {}
+        for sid in sorted(self.cfg.expected_streams(child.stage, child.replica)):
+            start = self._sink_progress(sid)
+            if start == STREAM_ENDED:
+                continue  # the last stage has its end: nothing was held
+            self.epochs[sid] += 1
+            for cap in self.children:
+                if (self.cfg.stages[cap.stage].type == "capture"
+                        and sid in self.cfg.sources_of(cap.stage, cap.replica)):
+                    by_capture.setdefault(cap.name, {})[sid] = [start, self.epochs[sid]]
+        for name, streams in by_capture.items():
+            log.info("%s: re-read %s", name, ", ".join(
+                f"{sid} from seq {seq} as epoch {ep}" for sid, (seq, ep) in streams.items()))
+            self.outbox.append((name, {"type": "rewind", "streams": streams}))
 
     # -- control channel ---------------------------------------------------------------
     def _on_control(self, router: zmq.Socket) -> None:
@@ -162,6 +204,11 @@ class Supervisor:
         kind = msg.get("type")
         if kind == "done":
             child.done_at = time.monotonic()
+        elif kind == "drained":
+            if not child.drained:
+                log.info("%s drained: its streams ended; it waits to be released",
+                         child.name)
+            child.drained = True
         if kind in ("heartbeat", "done"):
             child.metrics = msg.get("metrics") or child.metrics
             child.progress.update(msg.get("progress") or {})
@@ -176,8 +223,10 @@ class Supervisor:
                 self._go(router, child)
 
     def _go(self, router: zmq.Socket, child: Child) -> None:
-        body = {"type": "go", "resume": child.progress}
+        body = {"type": "go", "resume": child.progress, "epochs": self.epochs}
         router.send_multipart([child.name.encode(), json.dumps(body).encode()])
+        if self.released:  # restarted after the end: nothing left for it to do
+            router.send_multipart([child.name.encode(), b'{"type": "release"}'])
         if child.progress:
             log.info("%s resumes at %s", child.name, child.progress)
 
@@ -217,6 +266,14 @@ class Supervisor:
             if router.poll(100, zmq.POLLIN):
                 while router.poll(0, zmq.POLLIN):
                     self._on_control(router)
+            for name, body in self.outbox:
+                router.send_multipart([name.encode(), json.dumps(body).encode()])
+            self.outbox.clear()
+            if self.started.is_set() and not self.released and self._sinks_drained():
+                log.info("the last stage has every stream's end: releasing every stage")
+                self.released = True
+                for child in self.children:
+                    router.send_multipart([child.name.encode(), b'{"type": "release"}'])
             now = time.monotonic()
             for child in self.children:
                 proc = child.proc
@@ -276,6 +333,19 @@ class Supervisor:
                 for child in self.children:
                     if child.metrics:
                         log.info("%s", summary_line(child.metrics))
+
+    def _sinks_drained(self) -> bool:
+        """Every replica of the last stage has every stream's end (a sink restarted
+        after it had them counts too: its record of them is the supervisor's)."""
+        for child in self.children:
+            if child.stage not in self.sinks or child.finished:
+                continue
+            if child.drained:
+                continue
+            expected = self.cfg.expected_streams(child.stage, child.replica)
+            if not expected or any(child.progress.get(s) != STREAM_ENDED for s in expected):
+                return False
+        return True
 
     def _signal_stage_types(self, types: tuple[str, ...] | None, sig: int) -> None:
         for child in self.children:

@@ -4,7 +4,7 @@ A message is a ZeroMQ multipart message ``[topic, header, *buffers]``:
 
 - ``topic``: the stream id, UTF-8.
 - ``header``: a msgpack map ``{v, kind, stream, seq, pts_ns, bufs, meta}`` (plus
-  ``track`` for per-face kinds); ``bufs``
+  ``track`` for per-face kinds and ``epoch`` once a stream was re-read); ``bufs``
   lists, for each following part, its ``name``, ``dtype`` (numpy name, little-endian)
   and ``shape``.
 - ``buffers``: raw C-contiguous array bytes, sent with ``copy=False`` and viewed on
@@ -45,7 +45,11 @@ EOS = "eos"
 HEARTBEAT = "heartbeat"
 ACK = "ack"  # receiver -> sender: this stream's end-of-stream (and all before it) arrived
 TRACK = "track"  # per-frame state of a face track (box, spotting score) for monitors
-KINDS = frozenset({FRAME, FACE, CLIP, EVENT, EOS, HEARTBEAT, ACK, TRACK})
+# "Everything this stream will still yield derives from source frames >= seq": sent by
+# capture every few frames, lowered by each stage to the oldest frame it still holds,
+# recorded by the last stage; where a stream is re-read from after a restart.
+WATERMARK = "watermark"
+KINDS = frozenset({FRAME, FACE, CLIP, EVENT, EOS, HEARTBEAT, ACK, TRACK, WATERMARK})
 
 # Only plain numeric dtypes may cross the wire: an object dtype would need pickle.
 DTYPES = frozenset(
@@ -89,6 +93,10 @@ class Message:
         meta: small JSON-like values (str, int, float, bool, None, lists, maps).
         track: the face track within the stream (face, clip and event messages); one
             frame may yield several faces with the same ``seq``, one per track.
+        epoch: how many times the stream was re-read from an earlier frame after a
+            stage restart (``docs/operations.md``); a stage that has seen epoch ``e``
+            of a stream drops older epochs' messages. 0 (and left out of the header)
+            until the first re-read.
     """
 
     kind: str
@@ -98,6 +106,7 @@ class Message:
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     track: int | None = None
+    epoch: int = 0
 
 
 def encode(msg: Message) -> list[bytes | np.ndarray]:
@@ -128,6 +137,8 @@ def encode(msg: Message) -> list[bytes | np.ndarray]:
     }
     if msg.track is not None:
         header["track"] = int(msg.track)
+    if msg.epoch:
+        header["epoch"] = int(msg.epoch)
     return [msg.stream.encode(), msgpack.packb(header, use_bin_type=True), *arrays]
 
 
@@ -188,6 +199,9 @@ def decode(parts: Sequence[Any]) -> Message:
     track = header.get("track")
     if track is not None and (not _is_int(track) or track < 0):
         raise WireError(f"track must be a non-negative integer, got {track!r}")
+    epoch = header.get("epoch", 0)
+    if not _is_int(epoch) or epoch < 0:
+        raise WireError(f"epoch must be a non-negative integer, got {epoch!r}")
     meta = header.get("meta", {})
     if not isinstance(meta, dict):
         raise WireError(f"meta must be a map, got {type(meta).__name__}")
@@ -211,7 +225,7 @@ def decode(parts: Sequence[Any]) -> Message:
                 f"{kind}.{name} must be {'/'.join(sorted(dtypes))} with ndim in "
                 f"{sorted(ndims)}, got {arr.dtype.name} {arr.shape}"
             )
-    return Message(kind, stream, seq, pts_ns, buffers, meta, track)
+    return Message(kind, stream, seq, pts_ns, buffers, meta, track, epoch)
 
 
 def _decode_buffer(spec: Any, part: Any) -> tuple[str, np.ndarray]:

@@ -117,6 +117,11 @@ class AlignStage(Stage):
                 track=track.id))
         return out
 
+    def reset_stream(self, stream: str) -> None:
+        st = self.streams.pop(stream, None)
+        if st is not None:
+            st.close()
+
     def on_stream_end(self, msg: Message) -> Iterable[Message]:
         st = self.streams.pop(msg.stream, None)
         if st is not None:

@@ -9,6 +9,12 @@ show downstream as gaps), and are reopened with backoff when they die.
 
 After a crash the supervisor passes each stream's last reported seq: files replay
 from a little before it (downstream drops the duplicates), live sources carry on.
+
+Every ``transport.watermark_every`` frames a stream also sends a watermark. When a
+stage downstream crashes the supervisor sends ``rewind``: a file stream is read again
+from the frame the last stage's watermark names, as a new epoch (a stream whose thread
+had already finished gets a new thread); a live stream cannot be read again, so it
+only moves to the new epoch (what the crashed stage held is lost, docs/operations.md).
 """
 
 from __future__ import annotations
@@ -28,6 +34,14 @@ from pipeline.stage import Sender, Stage
 from pipeline.wire import Message
 
 
+class _Rewound(Exception):
+    """Raised inside a stream's thread to abandon the current read for a re-read."""
+
+    def __init__(self, seq: int):
+        super().__init__(seq)
+        self.seq = seq
+
+
 class CaptureStage(Stage):
     has_input = False
 
@@ -35,7 +49,12 @@ class CaptureStage(Stage):
         cfg = self.ctx.config
         self.stream_ids = cfg.sources_of(self.ctx.name, self.ctx.replica)
         self.next_stage = cfg.downstream(self.ctx.name)[0]
-        self.threads: list[threading.Thread] = []
+        self.threads: dict[str, threading.Thread] = {}
+        self.every = cfg.transport.watermark_every
+        self.epochs: dict[str, int] = {}
+        self._rewinds: dict[str, tuple[int, int]] = {}  # stream -> (seq, epoch) pending
+        self.live: dict[str, bool] = {}
+        self._lock = threading.Lock()
         # Frames a crashed capture may have handed to ZeroMQ without their reaching
         # the next stage: its send queue plus one partly written message.
         self.replay_margin = cfg.transport.hwm + 2
@@ -60,45 +79,112 @@ class CaptureStage(Stage):
 
     def start(self, resume: dict[str, int]) -> None:
         for sid in self.stream_ids:
-            t = threading.Thread(target=self._run_stream, args=(sid, resume.get(sid)),
-                                 name=f"capture-{sid}", daemon=True)
-            t.start()
-            self.threads.append(t)
+            self.epochs[sid] = self.ctx.epochs.get(sid, 0)
+            self._start_thread(sid, resume.get(sid), None)
+
+    def _start_thread(self, sid: str, last_sent: int | None, rewind_to: int | None) -> None:
+        t = threading.Thread(target=self._run_stream, args=(sid, last_sent, rewind_to),
+                             name=f"capture-{sid}", daemon=True)
+        self.threads[sid] = t
+        t.start()
 
     def finished(self) -> bool:
-        return all(not t.is_alive() for t in self.threads)
+        with self._lock:
+            return not self._rewinds and all(not t.is_alive()
+                                             for t in self.threads.values())
+
+    def rewind(self, streams: dict[str, tuple[int, int]]) -> None:
+        with self._lock:
+            for sid, (seq, epoch) in streams.items():
+                if sid not in self.threads or epoch <= self.epochs.get(sid, 0):
+                    continue  # not ours, or an old request
+                if self.live.get(sid):  # nothing to read again: carry on in the new epoch
+                    self.epochs[sid] = epoch
+                    self.log.warning("stream %s is live: what the restarted stage held is "
+                                     "lost (epoch %d)", sid, epoch)
+                elif self.threads[sid].is_alive():
+                    self._rewinds[sid] = (seq, epoch)  # the thread takes it up
+                else:
+                    self.epochs[sid] = epoch
+                    self._start_thread(sid, None, seq)
+
+    def _take_rewind(self, sid: str) -> int | None:
+        """A pending re-read of ``sid``: its epoch becomes current; returns its seq."""
+        with self._lock:
+            pending = self._rewinds.pop(sid, None)
+            if pending is None:
+                return None
+            self.epochs[sid] = pending[1]
+            return pending[0]
+
+    def _check_rewind(self, sid: str) -> None:
+        if sid in self._rewinds:  # unlocked peek; the take is locked
+            seq = self._take_rewind(sid)
+            if seq is not None:
+                raise _Rewound(seq)
 
     def close(self) -> None:
-        for t in self.threads:
+        for t in list(self.threads.values()):
             t.join(timeout=10)
 
     # -- one stream ----------------------------------------------------------------
-    def _run_stream(self, sid: str, last_sent: int | None) -> None:
+    def _run_stream(self, sid: str, last_sent: int | None, rewind_to: int | None) -> None:
         cfg = self.ctx.config
         src_cfg = cfg.sources[sid]
         # Each stream goes to the replica of the next stage that handles it.
         target = cfg.input_endpoint(self.next_stage, cfg.shard_of(self.next_stage, sid))
         with open_socket(self.ctx.zmq, zmq.DEALER, target, bind=False,
                          sndhwm=cfg.transport.hwm, linger_ms=cfg.transport.linger_ms) as sock:
-            sender = Sender(sock, self.ctx.stop)
-            try:
-                src = self.prepared.pop(sid, None)
-                if src is None:
-                    src = open_source(sid, src_cfg)
-            except SourceError as exc:
-                self.log.error("%s", exc)
-                self.ctx.metrics.count_error(sid)
-                self._send_eos(sender, sid, 0, 0, "open-failed")
-                self._wait_for_ack(sender, sid)
-                return
-            if src.live:  # the source says so: cameras, streams, a python camera driver
-                start = 0 if last_sent is None else last_sent + 1
-                seq, pts, reason = self._run_live(sender, sid, src, src_cfg, start)
-            else:
-                start = 0 if last_sent is None else max(0, last_sent - self.replay_margin)
-                seq, pts, reason = self._run_file(sender, sid, src, src_cfg, start)
+            # A re-read request interrupts a send blocked at the high-water mark too.
+            sender = Sender(sock, self.ctx.stop, on_wait=lambda: self._check_rewind(sid))
+            while True:
+                self._read_stream(sender, sid, src_cfg, last_sent, rewind_to)
+                with self._lock:  # a re-read asked for while the stream was ending
+                    pending = self._rewinds.pop(sid, None)
+                    if pending is None or self.ctx.stop.is_set():
+                        return
+                    self.epochs[sid] = pending[1]
+                last_sent, rewind_to = None, pending[0]
+
+    def _read_stream(self, sender: Sender, sid: str, src_cfg: Any, last_sent: int | None,
+                     rewind_to: int | None) -> None:
+        """One pass over a stream, from open to acknowledged end-of-stream."""
+        try:
+            src = self.prepared.pop(sid, None)
+            if src is None:
+                src = open_source(sid, src_cfg)
+        except SourceError as exc:
+            self.log.error("%s", exc)
+            self.ctx.metrics.count_error(sid)
+            self._end(sender, sid, 0, 0, "open-failed")
+            return
+        self.live[sid] = src.live
+        if src.live:  # the source says so: cameras, streams, a python camera driver
+            start = 0 if last_sent is None else last_sent + 1
+            seq, pts, reason = self._run_live(sender, sid, src, src_cfg, start)
+        else:
+            start = 0 if last_sent is None else max(0, last_sent - self.replay_margin)
+            if rewind_to is not None:
+                start = rewind_to
+            while True:
+                try:
+                    seq, pts, reason = self._run_file(sender, sid, src, src_cfg, start)
+                    break
+                except _Rewound as r:
+                    self.log.info("stream %s: re-reading from seq %d (epoch %d)", sid,
+                                  r.seq, self.epochs[sid])
+                    start = r.seq
+        self._end(sender, sid, seq, pts, reason)
+
+    def _end(self, sender: Sender, sid: str, seq: int, pts: int, reason: str) -> None:
+        """Send the end-of-stream and wait for its ack; a re-read asked for meanwhile is
+        put back for :meth:`_run_stream` to start."""
+        try:
             self._send_eos(sender, sid, seq, pts, reason)
             self._wait_for_ack(sender, sid)
+        except _Rewound as r:
+            with self._lock:
+                self._rewinds[sid] = (r.seq, self.epochs[sid])
 
     def _wait_for_ack(self, sender: Sender, sid: str) -> None:
         """Keep the socket open until the next stage has the end-of-stream: closing
@@ -111,17 +197,21 @@ class CaptureStage(Stage):
 
     def _send_eos(self, sender: Sender, sid: str, seq: int, pts: int, reason: str) -> None:
         self.log.info("stream %s: end-of-stream after seq %d (%s)", sid, seq - 1, reason)
-        sender.send(Message(wire.EOS, sid, seq, pts, meta={"reason": reason}))
+        sender.send(Message(wire.EOS, sid, seq, pts, meta={"reason": reason},
+                            epoch=self.epochs.get(sid, 0)))
 
     def _emit(self, sender: Sender, sid: str, seq: int, pts: int, image: Any,
               fps: float | None) -> None:
+        epoch = self.epochs.get(sid, 0)
         msg = Message(wire.FRAME, sid, seq, pts, {"image": image},
-                      meta={"fps": fps} if fps else {})
+                      meta={"fps": fps} if fps else {}, epoch=epoch)
         if sender.send(msg):
             self.ctx.metrics.count_out(sid)
             self.ctx.progress[sid] = seq
         else:
             self.ctx.metrics.count_drop(sid, "hwm")
+        if (seq + 1) % self.every == 0:  # every frame before seq + 1 has been sent
+            sender.send(Message(wire.WATERMARK, sid, seq + 1, pts, epoch=epoch))
 
     def _run_file(self, sender: Sender, sid: str, src: Source, src_cfg: Any,
                   start: int) -> tuple[int, int, str]:
@@ -140,6 +230,7 @@ class CaptureStage(Stage):
         p0 = 0
         try:
             while not stop.is_set():
+                self._check_rewind(sid)
                 try:
                     got = src.skip() if seq < start else src.read()
                 except BadFrame as exc:

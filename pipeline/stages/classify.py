@@ -69,6 +69,16 @@ class ClassifyStage(Stage):
         self.batcher.add(PendingClip(msg, time.time_ns()))
         return self._flush(force=False)
 
+    def hold(self, stream: str) -> int | None:
+        """The first source frame of the oldest clip of ``stream`` still waiting."""
+        firsts = [p.msg.meta.get("first_seq") for p in self.batcher.items()
+                  if p.msg.stream == stream]
+        firsts = [f for f in firsts if isinstance(f, int)]
+        return min(firsts) if firsts else None
+
+    def reset_stream(self, stream: str) -> None:
+        self.batcher.remove(lambda p: p.msg.stream == stream)
+
     def next_tick_s(self) -> float | None:
         return self.batcher.next_deadline_s()
 

@@ -11,6 +11,10 @@ With the event log on (the default), every record first gets the pipeline's next
 ROUTER (:class:`ReplayServer`) answers "records from seq N" from the log, so a
 subscriber that joined late, fell behind or reconnected fills its gap exactly
 (``pipeline/client.py`` does it by itself).
+
+A stream re-read after a middle stage restarted (a new ``epoch``) repeats a little of
+what was already published; :class:`~pipeline.replay_filter.ReplayedRecordFilter`
+drops those repeats before the log, so each record goes out once.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import zmq
 
 from pipeline import wire
 from pipeline.eventlog import EventLog, LogReader, replay_endpoint
+from pipeline.replay_filter import ReplayedRecordFilter
 from pipeline.sockets import open_socket
 from pipeline.stage import Stage
 from pipeline.wire import Message
@@ -38,11 +43,13 @@ MAX_REPLAY_LIMIT = 10_000
 # be filled; idle checks that find nothing new do not hold the stage.
 REPLAY_LINGER_S = 2.0
 REPLAY_LINGER_MAX_S = 8.0  # under supervisor.stop_timeout_s (10 s by default)
+# Records read back from the log's tail at start, to know what a re-read repeats.
+FILTER_MEMORY_RECORDS = 5000
 
 
 def record_of(msg: Message) -> dict[str, Any]:
     """The JSON object published for one message."""
-    base = {"stream": msg.stream, "seq": msg.seq, "pts_ns": msg.pts_ns}
+    base = {"stream": msg.stream, "seq": msg.seq, "pts_ns": msg.pts_ns, "epoch": msg.epoch}
     if msg.kind == wire.EOS:
         return {"type": "end_of_stream", **base, "reason": msg.meta.get("reason", "")}
     if msg.kind == wire.EVENT:
@@ -166,6 +173,7 @@ class PublishStage(Stage):
         self.subscribers = 0
         self.events: EventLog | None = None
         self.replay: ReplayServer | None = None
+        self.repeats = ReplayedRecordFilter()
         el = s.event_log
         if el.enabled:
             directory = el.dir or self.ctx.config.run_dir() / f"{self.ctx.name}-events"
@@ -186,6 +194,7 @@ class PublishStage(Stage):
                 self.replay = None
             self.log.info("event log %s (next event_seq %d, fsync %s); replay on %s",
                           directory, events.next_seq, el.fsync, endpoint)
+            self._remember_log_tail(directory, events.next_seq)
         if s.wait_subscribers:
             deadline = time.monotonic() + s.wait_subscribers_timeout_s
             while self.subscribers < s.wait_subscribers and not self.ctx.stop.is_set():
@@ -197,6 +206,26 @@ class PublishStage(Stage):
                 if self.pub.poll(100, zmq.POLLIN):
                     self._drain_subscriptions()
         self.log.info("publishing on %s", s.bind)
+
+    def _remember_log_tail(self, directory: Path, next_seq: int) -> None:
+        """A restarted publish learns what the last records were, so a re-read that
+        follows its restart does not publish them twice."""
+        if next_seq == 0:
+            return
+        reader = LogReader(directory)
+        seq = max(0, next_seq - FILTER_MEMORY_RECORDS)
+        while seq < next_seq:
+            chunk = reader.read(seq, MAX_REPLAY_LIMIT)
+            for line in chunk.lines:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(rec, dict):
+                    self.repeats.remember(rec, int(rec.get("epoch", 0) or 0))
+            if not chunk.lines or chunk.next_seq <= seq:
+                break
+            seq = chunk.next_seq
 
     def _drain_subscriptions(self) -> None:
         while True:
@@ -212,6 +241,9 @@ class PublishStage(Stage):
     def _publish(self, msg: Message) -> None:
         self._drain_subscriptions()
         body = record_of(msg)
+        if not self.repeats.admit(body, msg.epoch):  # published before the re-read
+            self.ctx.metrics.count_drop(msg.stream, "repeat")
+            return
         body["published_unix_ns"] = time.time_ns()  # for latency; pts stays the source's
         if self.events is not None:  # durable first, then live
             failures = self.events.failures

@@ -124,6 +124,17 @@ class SpotStage(Stage):
         out += self._expire(msg.stream, msg.pts_ns)
         return [m for m in out if m is not None]
 
+    def hold(self, stream: str) -> int | None:
+        """The oldest frame in any of the stream's track histories: a re-read from there
+        rebuilds every history, so every interval still open is found again."""
+        firsts = [st.window.frames[0].seq for (sid, _), st in self.tracks.items()
+                  if sid == stream and len(st.window)]
+        return min(firsts) if firsts else None
+
+    def reset_stream(self, stream: str) -> None:
+        for key in [k for k in self.tracks if k[0] == stream]:
+            del self.tracks[key]  # a learned spotter's pending ticks go with it
+
     def next_tick_s(self) -> float | None:
         """The learned spotter's batch is due (its oldest tick waited ``batch_ms``)."""
         return None if self.runner is None else self.runner.due_s()

@@ -35,6 +35,7 @@ def sample(kind: str) -> Message:
         wire.HEARTBEAT: {},
         wire.ACK: {},
         wire.TRACK: {},
+        wire.WATERMARK: {},
     }[kind]
     meta = {"label": "surprise", "probs": [0.1, 0.2, 0.7], "nested": {"a": None}}
     track = 3 if kind in (wire.FACE, wire.CLIP, wire.EVENT, wire.TRACK) else None
@@ -51,6 +52,15 @@ def test_every_kind_round_trips(kind: str) -> None:
     for name, arr in msg.buffers.items():
         assert back.buffers[name].dtype == arr.dtype
         np.testing.assert_array_equal(back.buffers[name], arr)
+
+
+def test_the_epoch_of_a_re_read_stream_crosses_the_wire_and_is_left_out_at_zero() -> None:
+    again = decode(encode(Message(wire.FRAME, "s", 5, 0, sample(wire.FRAME).buffers,
+                                  epoch=2)))
+    assert again.epoch == 2
+    _, header, *_ = encode(sample(wire.FRAME))
+    assert "epoch" not in msgpack.unpackb(header)  # version-1 peers see no new field
+    assert decode(encode(sample(wire.FRAME))).epoch == 0
 
 
 def test_non_contiguous_arrays_are_sent_contiguously() -> None:
@@ -75,6 +85,8 @@ def test_non_contiguous_arrays_are_sent_contiguously() -> None:
         (lambda h, p: p.pop(), "buffers"),
         (lambda h, p: h.update(meta=[1]), "meta"),
         (lambda h, p: h.update(stream="other"), "topic"),
+        (lambda h, p: h.update(epoch=-1), "epoch"),
+        (lambda h, p: h.update(epoch="1"), "epoch"),
     ],
 )
 def test_decode_names_what_is_wrong(mutate, error: str) -> None:
