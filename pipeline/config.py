@@ -346,6 +346,13 @@ class Transport(Node):
     linger_ms: int = Field(
         2000, ge=0, description="ZeroMQ LINGER: how long a closed socket keeps trying to "
         "deliver what is still queued (a backstop; delivery is confirmed by the acks)")
+    frame_ring: Literal["auto", "on", "off"] = Field(
+        "auto", description="capture's frames in a shared-memory ring, only their place "
+        "on the socket (pipeline/frame_ring.py); auto: when the next stage is on this "
+        "host (ipc or tcp loopback)")
+    frame_ring_slots: int = Field(
+        8, ge=2, le=1024, description="frames per stream's ring (each slot is one frame: "
+        "0.9 MB at 640x480); a full ring holds capture back like the high-water mark")
     watermark_every: int = Field(
         10, ge=1, le=10000, description="capture sends a watermark every this many frames "
         "of a stream; after a middle stage restarts, file streams are re-read from the "

@@ -41,6 +41,7 @@ from pipeline import wire
 from pipeline.config import PipelineConfig
 from pipeline.control import STREAM_ENDED, ControlClient, identity
 from pipeline.errors import WireError
+from pipeline.frame_ring import FrameRingReader
 from pipeline.keys import secure_process
 from pipeline.metrics import StageMetrics, summary_line
 from pipeline.sockets import open_socket
@@ -107,7 +108,9 @@ class Stage:
         """Called once the supervisor says go; producers start their threads here."""
 
     def process(self, msg: Message) -> Iterable[Message]:
-        """Handle one message; return the messages to send downstream."""
+        """Handle one message; return the messages to send downstream. Its buffers are
+        valid during this call only: a frame may be a view on a shared-memory ring slot
+        that goes back to capture afterwards, so pixels needed later are copied."""
         return ()
 
     def on_stream_end(self, msg: Message) -> Iterable[Message]:
@@ -307,6 +310,7 @@ class StageRunner:
         self._last_heartbeat = 0.0
         self.out: Output | None = None
         self.released = False
+        self.rings = FrameRingReader()  # capture's frames in shared memory (same host)
 
     def run(self) -> int:
         """Run until every stream ended or a stop was requested. Returns the exit code."""
@@ -345,6 +349,7 @@ class StageRunner:
         sctx.output = self.out
         self.sctx = sctx
         stage.setup()
+        sockets.callback(self.rings.close)
         sockets.callback(stage.close)
         go = control.ready_and_wait(self.stop, cfg.supervisor.startup_timeout_s)
         if self.stop.is_set():
@@ -430,7 +435,7 @@ class StageRunner:
     def _handle(self, stage: Stage, inp: zmq.Socket, parts: list[Any]) -> None:
         peer, parts = parts[0], parts[1:]  # the ROUTER's routing id of the sender
         try:
-            msg = wire.decode(parts)
+            msg = wire.decode(parts, self.rings)
         except WireError as exc:
             self.metrics.count_drop("?", "malformed")
             log.warning("dropped a malformed message: %s", exc)
@@ -440,6 +445,10 @@ class StageRunner:
         try:
             self._accept(stage, msg)
         finally:
+            # A frame viewed in a shared-memory ring is valid only while it is handled
+            # (Stage.process); then its slot goes back to the writer.
+            for segment, slot, gen in msg.shared.values():
+                self.rings.release(segment, slot, gen)
             if msg.kind == wire.EOS:  # acked even when stale: a resent EOS wants its ack
                 ack = Message(wire.ACK, msg.stream, msg.seq, msg.pts_ns)
                 try:
@@ -527,6 +536,10 @@ class StageRunner:
         state = self.streams.get(msg.stream)
         if state is not None:  # outputs belong to the epoch of the stream's input
             msg.epoch = state.epoch
+        if msg.shared:  # a forwarded ring frame: its slot is freed once handled here
+            msg.buffers = {k: (v.copy() if k in msg.shared else v)
+                           for k, v in msg.buffers.items()}
+            msg.shared = {}
         if self.out.send(msg):
             self.metrics.count_out(msg.stream)
         else:

@@ -8,7 +8,10 @@ A message is a ZeroMQ multipart message ``[topic, header, *buffers]``:
   lists, for each following part, its ``name``, ``dtype`` (numpy name, little-endian)
   and ``shape``.
 - ``buffers``: raw C-contiguous array bytes, sent with ``copy=False`` and viewed on
-  arrival with ``np.frombuffer`` (no copy).
+  arrival with ``np.frombuffer`` (no copy). A buffer that lives in a shared-memory
+  frame ring (``pipeline/frame_ring.py``: capture's frames, same host) sends no part:
+  its ``bufs`` entry carries ``ring: [segment, slot, generation]`` and the receiver
+  views it there.
 
 ``decode`` checks everything (version, kind, field types, buffer count, dtype, shape
 against size) and raises :class:`WireError`; the stage runtime counts and drops such
@@ -28,12 +31,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import numpy as np
 
 from pipeline.errors import WireError
+
+if TYPE_CHECKING:
+    from pipeline.frame_ring import FrameRingReader
 
 VERSION = 1
 
@@ -107,6 +113,10 @@ class Message:
     meta: dict[str, Any] = field(default_factory=dict)
     track: int | None = None
     epoch: int = 0
+    # Buffers that live in a shared-memory frame ring: name -> (segment, slot,
+    # generation). encode sends their place instead of their bytes; decode fills it
+    # in, and the receiver releases the slots once the message is handled.
+    shared: dict[str, tuple[str, int, int]] = field(default_factory=dict)
 
 
 def encode(msg: Message) -> list[bytes | np.ndarray]:
@@ -117,15 +127,22 @@ def encode(msg: Message) -> list[bytes | np.ndarray]:
     """
     if msg.kind not in KINDS:
         raise WireError(f"unknown kind {msg.kind!r}")
-    # reshape: ascontiguousarray turns a 0-d array into shape (1,)
-    arrays = [np.ascontiguousarray(a).reshape(a.shape) for a in msg.buffers.values()]
-    bufs = []
-    for name, arr in zip(msg.buffers, arrays, strict=True):
+    arrays = []
+    bufs: list[dict[str, Any]] = []
+    for name, arr in msg.buffers.items():
         if arr.dtype.name not in DTYPES:
             raise WireError(f"buffer {name!r}: dtype {arr.dtype.name} cannot be sent")
         if arr.dtype.byteorder == ">":
             raise WireError(f"buffer {name!r}: big-endian arrays cannot be sent")
-        bufs.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape)})
+        spec: dict[str, Any] = {"name": name, "dtype": arr.dtype.name,
+                                "shape": list(arr.shape)}
+        ring = msg.shared.get(name)
+        if ring is not None:  # the pixels stay in shared memory
+            spec["ring"] = [ring[0], int(ring[1]), int(ring[2])]
+        else:
+            # reshape: ascontiguousarray turns a 0-d array into shape (1,)
+            arrays.append(np.ascontiguousarray(arr).reshape(arr.shape))
+        bufs.append(spec)
     header = {
         "v": VERSION,
         "kind": msg.kind,
@@ -160,8 +177,10 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def decode(parts: Sequence[Any]) -> Message:
+def decode(parts: Sequence[Any], rings: FrameRingReader | None = None) -> Message:
     """Parse multipart ``parts`` (``zmq.Frame`` or bytes) into a :class:`Message`.
+    ``rings`` maps the shared-memory frame rings a buffer may name; without it such a
+    message is refused.
 
     Raises:
         WireError: on any problem; the message says what was wrong.
@@ -208,11 +227,19 @@ def decode(parts: Sequence[Any]) -> Message:
     specs = header.get("bufs")
     if not isinstance(specs, list) or len(specs) > MAX_BUFFERS:
         raise WireError(f"bufs must be a list of at most {MAX_BUFFERS} entries")
-    if len(specs) != len(parts) - 2:
-        raise WireError(f"header lists {len(specs)} buffers, message has {len(parts) - 2}")
+    inline = [s for s in specs if not (isinstance(s, dict) and "ring" in s)]
+    if len(inline) != len(parts) - 2:
+        raise WireError(f"header lists {len(inline)} inline buffers, message has "
+                        f"{len(parts) - 2}")
     buffers: dict[str, np.ndarray] = {}
-    for spec, part in zip(specs, parts[2:], strict=True):
-        name, arr = _decode_buffer(spec, part)
+    shared: dict[str, tuple[str, int, int]] = {}
+    payloads = iter(parts[2:])
+    for spec in specs:
+        if isinstance(spec, dict) and "ring" in spec:
+            name, arr, where = _ring_buffer(spec, rings)
+            shared[name] = where
+        else:
+            name, arr = _decode_buffer(spec, next(payloads))
         if name in buffers:
             raise WireError(f"buffer {name!r} appears twice")
         buffers[name] = arr
@@ -225,10 +252,10 @@ def decode(parts: Sequence[Any]) -> Message:
                 f"{kind}.{name} must be {'/'.join(sorted(dtypes))} with ndim in "
                 f"{sorted(ndims)}, got {arr.dtype.name} {arr.shape}"
             )
-    return Message(kind, stream, seq, pts_ns, buffers, meta, track, epoch)
+    return Message(kind, stream, seq, pts_ns, buffers, meta, track, epoch, shared)
 
 
-def _decode_buffer(spec: Any, part: Any) -> tuple[str, np.ndarray]:
+def _check_spec(spec: Any) -> tuple[str, str, list[int]]:
     if not isinstance(spec, dict):
         raise WireError("each bufs entry must be a map")
     name, dtype, shape = spec.get("name"), spec.get("dtype"), spec.get("shape")
@@ -242,6 +269,27 @@ def _decode_buffer(spec: Any, part: Any) -> tuple[str, np.ndarray]:
         or not all(_is_int(d) and d >= 0 for d in shape)
     ):
         raise WireError(f"buffer {name!r}: shape must be a list of sizes, got {shape!r}")
+    return name, dtype, shape
+
+
+def _ring_buffer(spec: dict[str, Any], rings: FrameRingReader | None
+                 ) -> tuple[str, np.ndarray, tuple[str, int, int]]:
+    name, dtype, shape = _check_spec(spec)
+    ring = spec["ring"]
+    if (not isinstance(ring, list) or len(ring) != 3 or not isinstance(ring[0], str)
+            or not ring[0] or len(ring[0]) > MAX_STREAM_LEN
+            or not all(_is_int(v) and v >= 0 for v in ring[1:])):
+        raise WireError(f"buffer {name!r}: ring must be [segment, slot, generation], "
+                        f"got {ring!r}")
+    if rings is None:
+        raise WireError(f"buffer {name!r} is in shared memory ({ring[0]}); this receiver "
+                        "maps no frame rings")
+    arr = rings.view(ring[0], ring[1], ring[2], shape, dtype)
+    return name, arr, (ring[0], ring[1], ring[2])
+
+
+def _decode_buffer(spec: Any, part: Any) -> tuple[str, np.ndarray]:
+    name, dtype, shape = _check_spec(spec)
     dt = np.dtype(dtype).newbyteorder("<")
     view = _part_view(part)
     expected = math.prod(shape) * dt.itemsize

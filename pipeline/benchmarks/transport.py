@@ -8,8 +8,9 @@ ipc and over tcp loopback, with the pipeline's own socket settings
 (``pipeline.sockets.open_socket``: high-water mark 16). Per frame = elapsed / frames
 while the sender streams, i.e. throughput, not one-way latency. The reference is one
 ``numpy.copyto`` of the same 921,600 bytes in process, the least any hand-over between
-processes can cost. A third row measures the fix for the gap (:func:`bench_shm_hop`):
-frames in a shared-memory ring, only slot numbers on the socket.
+processes can cost. The last hop rows measure what the pipeline does on one host
+(:func:`bench_ring_hop`): frames in a shared-memory ring, only their place on the
+socket.
 
 Example:
     >>> hop = bench_zmq_hop("ipc", frames=20, warmup=5)
@@ -27,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import msgpack
 import numpy as np
 import yaml
 import zmq
@@ -120,73 +120,78 @@ def bench_zmq_hop(transport: str, frames: int, warmup: int = 50) -> dict[str, fl
     return {"frames": frames, "per_frame_us": elapsed / frames * 1e6}
 
 
-def _push_slots(address: str, shm_name: str, slots: int, count: int) -> None:
-    """The sending process of the shared-memory hop: copy each frame into a free slot
-    of the ring, send only the slot number; a slot is free again when its ack returns."""
-    from multiprocessing import shared_memory
+def _push_ring(address: str, count: int, slots: int, copy: bool) -> None:
+    """The sending process of the frame-ring hop, with the pipeline's own parts
+    (:class:`~pipeline.frame_ring.FrameRingWriter`, ``wire.encode`` of a frame message
+    whose image is ``shared``): take the next free slot, put the frame there (a memcpy
+    when ``copy``; otherwise the frame is taken as produced in place, as a decoder
+    writing into the slot would), send its place."""
+    from pipeline.frame_ring import FrameRingWriter
 
-    # The receiver owns and unlinks the segment (a spawned child shares its tracker).
-    shm = shared_memory.SharedMemory(name=shm_name)
-    ring = np.ndarray((slots, *FRAME_SHAPE), np.uint8, buffer=shm.buf)
     image = _frame()
+    ring = FrameRingWriter("mestream-bench", slots, image.nbytes)
     ctx = zmq.Context()
-    with open_socket(ctx, zmq.PAIR, address, bind=False, linger_ms=LINGER_MS) as push:
-        free = list(range(slots))
-        for seq in range(count):
-            if not free:
-                free.append(int(push.recv()))
-            slot = free.pop()
-            np.copyto(ring[slot], image)
-            push.send_multipart([b"cam0", msgpack.packb({"seq": seq, "slot": slot})])
-        push.send_multipart([b"cam0", msgpack.packb({"seq": count, "slot": -1})])
-    ctx.term()
-    del ring
-    shm.close()
-
-
-def bench_shm_hop(frames: int, warmup: int = 50, slots: int = 8) -> dict[str, float]:
-    """A frame hop through a shared-memory ring (ipc ZeroMQ messages carry only slot
-    numbers; one memcpy into the ring by the sender, a view on arrival): what the
-    pipeline's hop would cost if frames lived in shared memory. Not what the pipeline
-    does today; measured to show the fix for the hop row."""
-    from multiprocessing import shared_memory
-
-    nbytes = slots * FRAME_SHAPE[0] * FRAME_SHAPE[1] * FRAME_SHAPE[2]
-    shm = shared_memory.SharedMemory(create=True, size=nbytes)
     try:
-        ring = np.ndarray((slots, *FRAME_SHAPE), np.uint8, buffer=shm.buf)
-        with tempfile.TemporaryDirectory() as tmp:
-            address = f"ipc://{tmp}/hop"
-            ctx = zmq.Context()
-            spawn = multiprocessing.get_context("spawn")
-            sender = spawn.Process(target=_push_slots,
-                                   args=(address, shm.name, slots, warmup + frames))
-            try:
-                # One PAIR socket: slot numbers one way, acks (slot free again) back.
-                with open_socket(ctx, zmq.PAIR, address, bind=True) as pull:
-                    pull.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
-                    sender.start()
-                    received, t0, checksum = 0, 0.0, 0
-                    while True:
-                        _, header = pull.recv_multipart()
-                        slot = msgpack.unpackb(header)["slot"]
-                        if slot < 0:
-                            break
-                        checksum += int(ring[slot, 0, 0, 0])   # the view is there
-                        pull.send(str(slot).encode())
-                        received += 1
-                        if received == warmup:
-                            t0 = time.perf_counter()
-                    elapsed = time.perf_counter() - t0
-            finally:
-                _stop(sender)
-                ctx.term()
-        del ring
+        with open_socket(ctx, zmq.PUSH, address, bind=False, linger_ms=LINGER_MS) as push:
+            for seq in range(count + 1):
+                slot, gen, view = ring.acquire(image.shape, image.dtype,
+                                               wait=lambda: time.sleep(0.0001))
+                if copy:
+                    np.copyto(view, image)
+                else:
+                    view[0, 0, 0] = seq % 251  # produced in the slot: only a stamp here
+                kind = wire.FRAME if seq < count else wire.EOS
+                msg = wire.Message(kind, "cam0", seq, 0, {"image": view} if seq < count
+                                   else {}, shared={"image": (ring.name, slot, gen)}
+                                   if seq < count else {})
+                push.send_multipart(wire.encode(msg), copy=False)
+            # The receiver maps the segment on the first frame; it may only go once the
+            # receiver has the end (the PUSH linger covers the last sends).
+            while ring.held():
+                time.sleep(0.001)
     finally:
-        shm.close()
-        shm.unlink()
+        ctx.term()
+        ring.close()
+
+
+def bench_ring_hop(frames: int, copy: bool, warmup: int = 50,
+                   slots: int = 8) -> dict[str, float]:
+    """A frame hop the way the pipeline moves capture's frames to the next stage on
+    one host (``transport.frame_ring``): pixels in a shared-memory ring, the message
+    (PUSH -> PULL over ipc) names the slot; the receiver decodes it with a
+    :class:`~pipeline.frame_ring.FrameRingReader`, reads the frame and releases the
+    slot. Throughput per frame while streaming, like the hop rows."""
+    from pipeline.frame_ring import FrameRingReader
+
+    reader = FrameRingReader()
+    with tempfile.TemporaryDirectory() as tmp:
+        address = f"ipc://{tmp}/hop"
+        ctx = zmq.Context()
+        spawn = multiprocessing.get_context("spawn")
+        sender = spawn.Process(target=_push_ring, args=(address, warmup + frames, slots,
+                                                        copy))
+        try:
+            with open_socket(ctx, zmq.PULL, address, bind=True) as pull:
+                pull.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
+                sender.start()
+                received, t0, checksum = 0, 0.0, 0
+                while True:
+                    msg = wire.decode(pull.recv_multipart(copy=False), reader)
+                    if msg.kind == wire.EOS:
+                        break
+                    checksum += int(msg.buffers["image"][0, 0, 0])  # the view is there
+                    for segment, slot, gen in msg.shared.values():
+                        reader.release(segment, slot, gen)
+                    received += 1
+                    if received == warmup:
+                        t0 = time.perf_counter()
+                elapsed = time.perf_counter() - t0
+        finally:
+            _stop(sender)
+            reader.close()
+            ctx.term()
     if received != warmup + frames:
-        raise RuntimeError(f"shm hop: {received} of {warmup + frames} frames arrived")
+        raise RuntimeError(f"ring hop: {received} of {warmup + frames} frames arrived")
     return {"frames": frames, "per_frame_us": elapsed / frames * 1e6}
 
 
@@ -248,13 +253,17 @@ def transport_rows(quick: bool) -> list[Row]:
     if min(ratios) > 2:
         rows.append(("why the hop misses 2x, and what would fix it", WHY_HOP_MISSES,
                      "analysis", "-"))
-    shm = bench_shm_hop(hop_frames)
-    rows.append(("one hop via a shared-memory ring, 640x480x3 frame (prototype of the "
-                 "fix: ZeroMQ over ipc carries slot numbers and acks; the sender copies "
-                 "into the ring, the receiver views it)", f"{shm['per_frame_us']:.1f} us a frame = "
-                 f"{shm['per_frame_us'] / copy['median_us']:.1f}x the memcpy",
-                 f"{hop_frames} frames streamed",
-                 "<= 2x the memcpy (not the pipeline's transport yet)"))
+    for copy_in, what in ((True, "capture copies each frame into its slot (what file, "
+                                 "camera and synthetic sources do now)"),
+                          (False, "the frame is produced in its slot (a decoder writing "
+                                  "into it: no copy at all)")):
+        ring = bench_ring_hop(hop_frames, copy=copy_in)
+        rows.append((f"one hop as the pipeline makes it on one host: 640x480x3 frame in a "
+                     f"shared-memory ring (transport.frame_ring), its place over ipc, "
+                     f"viewed and released by the receiver; {what}",
+                     f"{ring['per_frame_us']:.1f} us a frame = "
+                     f"{ring['per_frame_us'] / copy['median_us']:.1f}x the memcpy",
+                     f"{hop_frames} frames streamed", "<= 2x the memcpy"))
     frames, runs = (100, 1) if quick else (600, 3)
     for n in (1, 4):
         t = bench_transport(n, frames, runs)

@@ -24,14 +24,22 @@ import time
 from collections import deque
 from typing import Any
 
+import numpy as np
 import zmq
 
 from pipeline import wire
 from pipeline.errors import SourceError
+from pipeline.frame_ring import FrameRingWriter
 from pipeline.sockets import open_socket
 from pipeline.sources import BadFrame, Source, open_source
 from pipeline.stage import Sender, Stage
 from pipeline.wire import Message
+
+_UNSIZED: Any = object()  # a ring is wanted; it is created on the stream's first frame
+
+
+class _Stopping(Exception):
+    """Raised while waiting for a free frame-ring slot once the stage is stopping."""
 
 
 class _Rewound(Exception):
@@ -54,6 +62,10 @@ class CaptureStage(Stage):
         self.epochs: dict[str, int] = {}
         self._rewinds: dict[str, tuple[int, int]] = {}  # stream -> (seq, epoch) pending
         self.live: dict[str, bool] = {}
+        # Per stream: its shared-memory frame ring (None: frames go inline), and a flag
+        # to free every slot after the next stage restarted (it held some).
+        self.rings: dict[str, FrameRingWriter | None] = {}
+        self._reclaim: dict[str, bool] = {}
         self._lock = threading.Lock()
         # Frames a crashed capture may have handed to ZeroMQ without their reaching
         # the next stage: its send queue plus one partly written message.
@@ -100,6 +112,7 @@ class CaptureStage(Stage):
                     continue  # not ours, or an old request
                 if self.live.get(sid):  # nothing to read again: carry on in the new epoch
                     self.epochs[sid] = epoch
+                    self._reclaim[sid] = True
                     self.log.warning("stream %s is live: what the restarted stage held is "
                                      "lost (epoch %d)", sid, epoch)
                 elif self.threads[sid].is_alive():
@@ -115,7 +128,10 @@ class CaptureStage(Stage):
             if pending is None:
                 return None
             self.epochs[sid] = pending[1]
-            return pending[0]
+        ring = self.rings.get(sid)
+        if isinstance(ring, FrameRingWriter):  # the crashed stage may have held slots
+            ring.reclaim()
+        return pending[0]
 
     def _check_rewind(self, sid: str) -> None:
         if sid in self._rewinds:  # unlocked peek; the take is locked
@@ -137,14 +153,70 @@ class CaptureStage(Stage):
                          sndhwm=cfg.transport.hwm, linger_ms=cfg.transport.linger_ms) as sock:
             # A re-read request interrupts a send blocked at the high-water mark too.
             sender = Sender(sock, self.ctx.stop, on_wait=lambda: self._check_rewind(sid))
-            while True:
-                self._read_stream(sender, sid, src_cfg, last_sent, rewind_to)
-                with self._lock:  # a re-read asked for while the stream was ending
-                    pending = self._rewinds.pop(sid, None)
-                    if pending is None or self.ctx.stop.is_set():
-                        return
-                    self.epochs[sid] = pending[1]
-                last_sent, rewind_to = None, pending[0]
+            self.rings[sid] = self._open_ring(sid, target)
+            try:
+                while True:
+                    self._read_stream(sender, sid, src_cfg, last_sent, rewind_to)
+                    with self._lock:  # a re-read asked for while the stream was ending
+                        pending = self._rewinds.pop(sid, None)
+                        if pending is None or self.ctx.stop.is_set():
+                            return
+                        self.epochs[sid] = pending[1]
+                    last_sent, rewind_to = None, pending[0]
+                    ring = self.rings.get(sid)
+                    if isinstance(ring, FrameRingWriter):
+                        ring.reclaim()
+            finally:
+                ring = self.rings.pop(sid, None)
+                if isinstance(ring, FrameRingWriter):
+                    self.log.info("stream %s: %d frames went through shared memory (%d "
+                                  "slots of %.2f MB)", sid, ring.frames_written, ring.slots,
+                                  ring.slot_bytes / 1e6)
+                    ring.close()
+
+    def _open_ring(self, sid: str, target: str) -> FrameRingWriter | None:
+        """A frame ring for the stream when the next stage shares this host; it is
+        sized on the first frame (:meth:`_ring_slot`)."""
+        t = self.ctx.config.transport
+        local = target.startswith("ipc://") or target.startswith(
+            ("tcp://127.", "tcp://localhost:", "tcp://[::1]:"))
+        if t.frame_ring == "off" or (t.frame_ring == "auto" and not local):
+            return None
+        return _UNSIZED
+
+    def _ring_slot(self, sid: str, image: Any) -> tuple[Any, dict[str, Any]]:
+        """Copy ``image`` into the stream's ring: (the slot's view, ``shared``) or, with
+        no ring or a frame too big for its slots, (``image``, {})."""
+        ring = self.rings.get(sid)
+        if ring is None:
+            return image, {}
+        if ring is _UNSIZED:
+            try:
+                ring = FrameRingWriter(f"mestream-{sid}"[:40],
+                                       self.ctx.config.transport.frame_ring_slots,
+                                       image.nbytes)
+            except OSError as exc:
+                self.log.warning("stream %s: %s; frames go through the socket", sid, exc)
+                self.rings[sid] = None
+                return image, {}
+            self.rings[sid] = ring
+        if not ring.fits(image.shape, image.dtype):
+            return image, {}  # a bigger frame than the first: inline (counted nowhere)
+        slot, gen, view = ring.acquire(image.shape, image.dtype,
+                                       wait=lambda: self._ring_wait(sid))
+        np.copyto(view, image)
+        return view, {"image": (ring.name, slot, gen)}
+
+    def _ring_wait(self, sid: str) -> None:
+        """While the next stage still holds the slot wanted: notice a stop or a re-read,
+        free the slots a crashed next stage held, then look again shortly."""
+        if self.ctx.stop.is_set():
+            raise _Stopping
+        self._check_rewind(sid)
+        ring = self.rings.get(sid)
+        if self._reclaim.pop(sid, False) and isinstance(ring, FrameRingWriter):
+            ring.reclaim()
+        time.sleep(0.0005)
 
     def _read_stream(self, sender: Sender, sid: str, src_cfg: Any, last_sent: int | None,
                      rewind_to: int | None) -> None:
@@ -203,8 +275,13 @@ class CaptureStage(Stage):
     def _emit(self, sender: Sender, sid: str, seq: int, pts: int, image: Any,
               fps: float | None) -> None:
         epoch = self.epochs.get(sid, 0)
+        try:
+            image, shared = self._ring_slot(sid, image)
+        except _Stopping:
+            self.ctx.metrics.count_drop(sid, "stopped")
+            return
         msg = Message(wire.FRAME, sid, seq, pts, {"image": image},
-                      meta={"fps": fps} if fps else {}, epoch=epoch)
+                      meta={"fps": fps} if fps else {}, epoch=epoch, shared=shared)
         if sender.send(msg):
             self.ctx.metrics.count_out(sid)
             self.ctx.progress[sid] = seq

@@ -1,6 +1,6 @@
-"""The CI soak: 2 streams for 2 minutes, as the issue asks (the benchmark runs 8 for 30 min): no process
-restarts, no record is lost, and after warm-up RSS and open fds of every process stay
-flat (bounds and their reasons: pipeline/benchmarks/soak.py)."""
+"""The CI soak: 2 streams for 2 minutes, as the issue asks (the benchmark runs 8 for
+30 min): no process restarts, no record is lost, and after warm-up RSS and open fds of
+every process stay flat (bounds and their reasons: pipeline/benchmarks/soak.py)."""
 
 from __future__ import annotations
 
