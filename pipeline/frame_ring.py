@@ -101,6 +101,7 @@ class FrameRingWriter:
         self._state = _state_array(self._shm, slots)
         self._state[:] = 0  # generation 0 filled and released: every slot free
         self._gen = 0
+        self._cancelled = 0
         self._next = 0
         self._views: dict[tuple[int, tuple[int, ...], str], np.ndarray] = {}
 
@@ -134,6 +135,12 @@ class FrameRingWriter:
             self._views[key] = view
         return slot, self._gen, view
 
+    def cancel(self, slot: int, gen: int) -> None:
+        """Give back a slot acquired for a frame that was not sent after all."""
+        if self._state[slot, 0] == gen:
+            self._state[slot, 1] = gen
+            self._cancelled += 1
+
     def reclaim(self) -> None:
         """Mark every slot free: the reader that held them is gone (after a restart
         whose re-read supersedes every frame in flight)."""
@@ -141,7 +148,8 @@ class FrameRingWriter:
 
     @property
     def frames_written(self) -> int:
-        return self._gen
+        """Slots filled and handed on (acquired and not cancelled)."""
+        return self._gen - self._cancelled
 
     def held(self) -> int:
         """Slots filled and not yet released."""

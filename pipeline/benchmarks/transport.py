@@ -280,8 +280,7 @@ WHY_HOP_MISSES = (
     "against the memcpy's one, in chunks, with an I/O-thread wake-up on each side); "
     "copy=False only saves the Python-side copies. In a quick trial here 4 MB "
     "SNDBUF/RCVBUF made no clear difference (a shared, noisy machine). The fix is to "
-    "stop moving pixels through the socket: frames in a shared-memory ring, the "
-    "message carrying the slot (prototype measured in the next row). In the pipeline "
-    "that means the capture stage decoding into a per-stream ring and pipeline/wire.py "
-    "+ sockets.py carrying (segment, slot, generation) with an ack for slot reuse: a "
-    "protocol change, not made here.")
+    "stop moving pixels through the socket: on one host the pipeline now keeps "
+    "capture's frames in a shared-memory ring and sends only (segment, slot, "
+    "generation) (transport.frame_ring, pipeline/frame_ring.py; the next rows); across "
+    "hosts frames still go inline as measured here.")

@@ -22,6 +22,10 @@ class Source(Protocol):
     the camera driver's timestamp), or ``None`` at the end. It raises
     :class:`BadFrame` for one bad frame and :class:`SourceError` when the source
     died (a live source is then reopened).
+
+    A source that can decode straight into a given array (a shared-memory ring slot,
+    ``pipeline/frame_ring.py``) also has ``read_into(out)``, same result, writing the
+    image into ``out`` when its shape fits (the returned image is then ``out``).
     """
 
     stream: str

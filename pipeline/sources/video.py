@@ -81,9 +81,14 @@ class OpenCVSource:
         return self._last_pts
 
     def read(self) -> tuple[np.ndarray, int] | None:
+        return self.read_into(None)
+
+    def read_into(self, out: np.ndarray | None) -> tuple[np.ndarray, int] | None:
+        """``read``, decoding into ``out`` when it has the frame's shape (OpenCV writes
+        into a matching array instead of allocating one)."""
         if self._cap is None:
             raise SourceError(f"{self.stream}: not open")
-        ok, image = self._cap.read()
+        ok, image = self._cap.read() if out is None else self._cap.read(out)
         if not ok or image is None:
             if self.live:
                 raise SourceError(f"{self.stream}: no frame from {self.target!r}")

@@ -66,6 +66,8 @@ class CaptureStage(Stage):
         # to free every slot after the next stage restarted (it held some).
         self.rings: dict[str, FrameRingWriter | None] = {}
         self._reclaim: dict[str, bool] = {}
+        self._frame_shape: dict[str, tuple[int, ...]] = {}  # the last frame's, per stream
+        self._in_place: dict[str, int] = {}  # frames decoded straight into a slot
         self._lock = threading.Lock()
         # Frames a crashed capture may have handed to ZeroMQ without their reaching
         # the next stage: its send queue plus one partly written message.
@@ -169,8 +171,10 @@ class CaptureStage(Stage):
             finally:
                 ring = self.rings.pop(sid, None)
                 if isinstance(ring, FrameRingWriter):
-                    self.log.info("stream %s: %d frames went through shared memory (%d "
-                                  "slots of %.2f MB)", sid, ring.frames_written, ring.slots,
+                    self.log.info("stream %s: %d frames went through shared memory, %d "
+                                  "decoded in place (%d slots of %.2f MB)", sid,
+                                  ring.frames_written,
+                                  self._in_place.get(sid, 0), ring.slots,
                                   ring.slot_bytes / 1e6)
                     ring.close()
 
@@ -206,6 +210,33 @@ class CaptureStage(Stage):
                                        wait=lambda: self._ring_wait(sid))
         np.copyto(view, image)
         return view, {"image": (ring.name, slot, gen)}
+
+    def _decode(self, sid: str, src: Source) -> tuple[Any, dict[str, Any]]:
+        """``src.read()``; straight into the next ring slot when the source can decode
+        in place and the frame keeps the last one's shape (no copy at all)."""
+        ring = self.rings.get(sid)
+        shape = self._frame_shape.get(sid)
+        read_into = getattr(src, "read_into", None)
+        if (not isinstance(ring, FrameRingWriter) or read_into is None or shape is None
+                or not ring.fits(shape, np.uint8)):
+            return src.read(), {}
+        slot, gen, view = ring.acquire(shape, np.uint8, wait=lambda: self._ring_wait(sid))
+        try:
+            got = read_into(view)
+        except BaseException:
+            ring.cancel(slot, gen)
+            raise
+        if got is None or not (got[0] is view or np.may_share_memory(got[0], view)):
+            ring.cancel(slot, gen)  # the end, or a frame of another shape: not in place
+            return got, {}
+        self._in_place[sid] = self._in_place.get(sid, 0) + 1
+        return got, {"image": (ring.name, slot, gen)}
+
+    def _cancel(self, sid: str, shared: dict[str, Any]) -> None:
+        ring = self.rings.get(sid)
+        if isinstance(ring, FrameRingWriter):
+            for _, slot, gen in shared.values():
+                ring.cancel(slot, gen)
 
     def _ring_wait(self, sid: str) -> None:
         """While the next stage still holds the slot wanted: notice a stop or a re-read,
@@ -273,13 +304,15 @@ class CaptureStage(Stage):
                             epoch=self.epochs.get(sid, 0)))
 
     def _emit(self, sender: Sender, sid: str, seq: int, pts: int, image: Any,
-              fps: float | None) -> None:
+              fps: float | None, shared: dict[str, Any] | None = None) -> None:
         epoch = self.epochs.get(sid, 0)
-        try:
-            image, shared = self._ring_slot(sid, image)
-        except _Stopping:
-            self.ctx.metrics.count_drop(sid, "stopped")
-            return
+        self._frame_shape[sid] = image.shape
+        if not shared:
+            try:
+                image, shared = self._ring_slot(sid, image)
+            except _Stopping:
+                self.ctx.metrics.count_drop(sid, "stopped")
+                return
         msg = Message(wire.FRAME, sid, seq, pts, {"image": image},
                       meta={"fps": fps} if fps else {}, epoch=epoch, shared=shared)
         if sender.send(msg):
@@ -308,8 +341,13 @@ class CaptureStage(Stage):
         try:
             while not stop.is_set():
                 self._check_rewind(sid)
+                shared: dict[str, Any] = {}
                 try:
-                    got = src.skip() if seq < start else src.read()
+                    got, shared = (src.skip(), {}) if seq < start else self._decode(sid, src)
+                except (_Rewound, _Stopping) as exc:
+                    if isinstance(exc, _Rewound):
+                        raise
+                    return seq, pts, "stopped"
                 except BadFrame as exc:
                     self.log.warning("%s (seq %d skipped)", exc, seq)
                     self.ctx.metrics.count_error(sid)
@@ -343,8 +381,9 @@ class CaptureStage(Stage):
                         t0, p0 = time.monotonic(), pts
                     wait = t0 + (pts - p0) / 1e9 - time.monotonic()
                     if wait > 0 and stop.wait(wait):
+                        self._cancel(sid, shared)
                         break
-                self._emit(sender, sid, seq, pts, image, src.fps)
+                self._emit(sender, sid, seq, pts, image, src.fps, shared)
                 seq += 1
             return seq, pts, "stopped"
         finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 from multiprocessing import shared_memory
 
+import cv2
 import msgpack
 import numpy as np
 import pytest
@@ -86,24 +87,15 @@ def test_forged_or_unmappable_references_are_wire_errors() -> None:
         other.unlink()
 
 
-def test_a_capture_process_sends_every_frame_through_its_ring_intact(tmp_path) -> None:
-    """A real capture stage (test pattern, frame number stamped in the pixels), a ring
-    of 2 slots so every slot is reused many times, this test as the next stage: each
-    frame viewed is the frame with its seq, never one overwritten under the reader."""
-    endpoint = f"ipc://{tmp_path}/next"
-    config = write_config(tmp_path, {
-        "name": "t-ring",
-        "sources": {"bars": {"type": "testpattern", "width": 320, "height": 240,
-                             "frames": 120, "realtime": False}},
-        "stages": {"capture": {"type": "capture"},
-                   "publish": {"type": "publish", "endpoint": endpoint,
-                               "bind": f"ipc://{tmp_path}/pub"}},
-        "transport": {"frame_ring": "on", "frame_ring_slots": 2, "hwm": 4},
-    })
+def receive_frames(tmp_path, config, endpoint: str, check) -> tuple[list[int], str]:
+    """Run a real capture stage alone, with this test as its next stage: decode each
+    frame through a FrameRingReader, ``check(msg, image)`` it, release its slot, ack
+    the end. Returns the seqs seen and the capture's log."""
     ctx = zmq.Context()
     reader = FrameRingReader()
     seen: list[int] = []
-    log = (tmp_path / "capture.log").open("w")
+    log_path = tmp_path / "capture.log"
+    log = log_path.open("w")
     try:
         with open_socket(ctx, zmq.ROUTER, endpoint, bind=True) as sock:
             sock.setsockopt(zmq.RCVTIMEO, 60_000)
@@ -119,8 +111,7 @@ def test_a_capture_process_sends_every_frame_through_its_ring_intact(tmp_path) -
                 if msg.kind != wire.FRAME:
                     continue
                 assert msg.shared, "the frame came inline, not through the ring"
-                image = msg.buffers["image"]
-                assert read_stamped_index(image) == msg.seq
+                assert check(msg, msg.buffers["image"]), f"frame {msg.seq} differs"
                 seen.append(msg.seq)
                 for segment, slot, gen in msg.shared.values():
                     reader.release(segment, slot, gen)
@@ -129,6 +120,54 @@ def test_a_capture_process_sends_every_frame_through_its_ring_intact(tmp_path) -
         reader.close()
         ctx.term()
         log.close()
+    return seen, log_path.read_text()
+
+
+def test_a_capture_process_sends_every_frame_through_its_ring_intact(tmp_path) -> None:
+    """A real capture stage (test pattern, frame number stamped in the pixels), a ring
+    of 2 slots so every slot is reused many times, this test as the next stage: each
+    frame viewed is the frame with its seq, never one overwritten under the reader."""
+    endpoint = f"ipc://{tmp_path}/next"
+    config = write_config(tmp_path, {
+        "name": "t-ring",
+        "sources": {"bars": {"type": "testpattern", "width": 320, "height": 240,
+                             "frames": 120, "realtime": False}},
+        "stages": {"capture": {"type": "capture"},
+                   "publish": {"type": "publish", "endpoint": endpoint,
+                               "bind": f"ipc://{tmp_path}/pub"}},
+        "transport": {"frame_ring": "on", "frame_ring_slots": 2, "hwm": 4},
+    })
+    seen, log_text = receive_frames(
+        tmp_path, config, endpoint,
+        check=lambda msg, image: read_stamped_index(image) == msg.seq)
     assert seen == list(range(120))
-    assert "120 frames went through shared memory (2 slots" in (tmp_path / "capture.log"
-                                                                 ).read_text()
+    assert "120 frames went through shared memory, 0 decoded in place (2 slots" in log_text
+
+
+def test_video_frames_are_decoded_straight_into_the_ring_and_match_opencv(tmp_path):
+    """A video file: from the second frame on, capture decodes into the ring slot
+    itself (no copy). Every frame the next stage views equals OpenCV's own decode."""
+    clip = REPO / "configs" / "examples" / "media" / "grid_bbaf2n.mpg"
+    cap = cv2.VideoCapture(str(clip))
+    reference = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        reference.append(image)
+    cap.release()
+    endpoint = f"ipc://{tmp_path}/next"
+    config = write_config(tmp_path, {
+        "name": "t-ring-video",
+        "sources": {"grid": {"type": "file", "path": str(clip), "realtime": False}},
+        "stages": {"capture": {"type": "capture"},
+                   "publish": {"type": "publish", "endpoint": endpoint,
+                               "bind": f"ipc://{tmp_path}/pub"}},
+        "transport": {"frame_ring": "on", "frame_ring_slots": 2, "hwm": 4},
+    })
+    frames, log_text = receive_frames(tmp_path, config, endpoint,
+                                      check=lambda msg, image: np.array_equal(
+                                          image, reference[msg.seq]))
+    assert frames == list(range(len(reference)))
+    n = len(reference)
+    assert f"{n} frames went through shared memory, {n - 1} decoded in place" in log_text
