@@ -276,13 +276,14 @@ class SpotStage(StageBase):
 
     type: Literal["spot"]
     replicas: int = Field(1, ge=1, le=64)
-    spotter: Literal["flow", "lbp", "learned"] = Field(
+    spotter: Literal["flow", "lbp", "learned", "dense"] = Field(
         "flow", description="flow: optical flow in facial regions with head motion "
         "removed; lbp: LBP chi-square feature difference (the MEGC baseline); learned: "
         "the time-contrasted + memory network (SYNTHETIC-trained, pipeline/weights), "
-        "batched across the process's tracks")
-    model: Path | None = Field(None, description="learned spotter only: its ONNX model "
-                               "(default: the bundled one); relative to the YAML")
+        "batched across the process's tracks; dense: MicroExpSTCNN with a no-expression "
+        "class scoring sliding windows (SYNTHETIC-trained, pipeline/weights)")
+    model: Path | None = Field(None, description="learned and dense spotters: the ONNX "
+                               "model (default: the bundled one); relative to the YAML")
     me_ms: float = Field(300.0, gt=0, le=2000, description="typical ME length the "
                          "spotter contrasts against")
     options: dict[str, Any] = Field(default_factory=dict, description="more spotter "

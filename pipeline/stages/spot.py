@@ -42,6 +42,12 @@ def make_spotter(name: str, me_ms: float, options: dict[str, Any],
             return LearnedSpotter(me_ms=me_ms, runner=runner, autorun=False, **options)
         check_options(options)
         return LearnedSpotter(me_ms=me_ms, **options)
+    if name == "dense":
+        from pipeline.spotting.dense import DenseSpotter
+        from pipeline.spotting.dense import check_options as check_dense
+
+        check_dense(options)
+        return DenseSpotter(me_ms=me_ms, **options)
     if name == "lbp":
         from pipeline.spotting.lbp import LBPChiSquareSpotter
 
@@ -91,7 +97,13 @@ class SpotStage(Stage):
                 raise ValueError(f"stages.{self.ctx.name}.{where}: {exc}") from None
             self.log.info("learned spotter model %s", describe(self.runner))
         else:
-            make_spotter(s.spotter, s.me_ms, dict(s.options))  # fail at start on bad options
+            if s.spotter == "dense" and s.model is not None:
+                self.track_options["model"] = s.model
+            try:  # fail at start on bad options
+                make_spotter(s.spotter, s.me_ms, dict(self.track_options))
+            except (OSError, ValueError, TypeError) as exc:
+                where = "model" if isinstance(exc, OSError) else "options"
+                raise ValueError(f"stages.{self.ctx.name}.{where}: {exc}") from None
         self.log.info("spotter %s (me_ms %.0f); emitting %s", s.spotter, s.me_ms,
                       "clips" if self.emit_clips else "events")
 

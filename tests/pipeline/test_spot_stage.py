@@ -63,3 +63,19 @@ def test_the_learned_spotter_runs_in_the_spot_stage(tmp_path, run_pipeline):
     assert 0 < ev["after_offset_ms"] <= 600 + 1000 / 30, ev
     assert overlaps_truth(ev, 2000.0), (ev["onset_ns"], ev["offset_ns"])
     assert records[-1]["type"] == "end_of_stream"
+
+
+def test_the_dense_spotter_runs_in_the_spot_stage(tmp_path, run_pipeline):
+    """`spotter: dense` (bundled SYNTHETIC-trained MicroExpSTCNN with a no-expression
+    class over sliding windows): the scripted micro-expression comes out as one event,
+    within the spotter's latency bound."""
+    records = run_scripted(tmp_path, run_pipeline, "dense", seconds=4, onset_s=2.0)
+    events = [r for r in records if r["type"] == "event" and r["kind"] == "micro"]
+    assert len(events) == 1, events
+    ev = events[0]
+    assert ev["spotter"] == "dense"
+    # Half the 600 ms window + a 67 ms stride + the 150 ms gap + half of 300 ms, plus
+    # one frame: an interval is final once no later window can extend it.
+    assert 0 < ev["after_offset_ms"] <= 300 + 67 + 150 + 150 + 1000 / 30, ev
+    assert overlaps_truth(ev, 2000.0), (ev["onset_ns"], ev["offset_ns"])
+    assert records[-1]["type"] == "end_of_stream"
