@@ -299,6 +299,9 @@ class SpotStage(StageBase):
     emit_tracks: bool = Field(False, description="also send each face's per-frame state "
                               "(box, landmarks, spotting score) downstream, for monitors "
                               "and annotated videos; later stages pass it on")
+    track_landmarks: bool = Field(True, description="track records carry the face's "
+                                  "landmarks (what an annotated video draws; 478 points "
+                                  "are most of a record's size and JSON cost)")
 
     @model_validator(mode="after")
     def _learned_options(self) -> SpotStage:

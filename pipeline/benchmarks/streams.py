@@ -45,8 +45,10 @@ NOTES = [
     "configs/bench/streams.yaml: one OS process per stage replica, ZeroMQ between them)",
     "with N synthetic 640x480 30 fps streams paced in real time, for 20 s each, and a",
     "subscriber counting the per-frame track records the spot stage publishes",
-    "(`emit_tracks`: the records cost publish and spot some CPU, which the profile row",
-    "shows). Frame pts are the wall clock at which the frame existed, so lag = subscriber",
+    "(`emit_tracks` with `track_landmarks: false`: small records, still some CPU in spot",
+    "and publish, which the profile row shows). Capture's frames reach align through",
+    "the shared-memory frame ring (`transport.frame_ring: auto`). Frame pts are the",
+    "wall clock at which the frame existed, so lag = subscriber",
     "clock - pts. Sustained = drops < 1% and lag not growing (last quarter's median minus",
     "the first quarter's <= 100 ms, the first 2 s skipped). N is searched 4, 8, 16, ...",
     "then bisected. Pre-rendered sources loop 48 frames of the generator forwards and",
@@ -171,7 +173,7 @@ def limit_row(r: LoadResult, parts: dict[str, float]) -> Row:
             + ", ".join(f"{k} {v:.1f} ms" for k, v in top)
             + ". Fixes: landmarks on fewer frames (tracking.landmark_every; measured beside), "
             "a cheaper or batched landmark model (one ORT call for all streams' crops), a "
-            "cheaper spotter, lighter per-frame track records, more cores or a GPU",
+            "cheaper spotter, more cores or a GPU",
             "CPU ms per frame, all processes", f">= {TARGET_STREAMS} streams")
 
 

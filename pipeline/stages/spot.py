@@ -176,8 +176,9 @@ class SpotStage(Stage):
         lm = msg.buffers["landmarks"]
         meta = {"box": msg.meta.get("box"),
                 "score": None if last is None else round(float(last[1]), 4),
-                "score_pts_ns": None if last is None else int(last[0]),
-                "landmarks": np.round(lm, 1).tolist()}
+                "score_pts_ns": None if last is None else int(last[0])}
+        if self.ctx.settings.track_landmarks:
+            meta["landmarks"] = np.round(lm, 1).tolist()
         return Message(wire.TRACK, msg.stream, msg.seq, msg.pts_ns, meta=meta,
                        track=msg.track)
 
