@@ -50,7 +50,8 @@ class SceneJob:
 
 def scene_jobs(which: str) -> list[SceneJob]:
     """The named sets. Seeds: train 1000+, validation 500-519, test 300-319 / 300-309 and
-    the comparison seeds 100-109 (the flow table's); no seed is in two sets."""
+    the comparison seeds 100-109 (the flow table's), fresh test seeds 320-339 / 320-329
+    (``test2``) and 340-359 / 330-339 (``test3``); no seed is in two sets."""
     jobs: list[SceneJob] = []
     if which == "train":
         for s in range(1000, 1048):   # 30 fps, more events than the test scenes
@@ -72,6 +73,16 @@ def scene_jobs(which: str) -> list[SceneJob]:
         for s in range(300, 320):
             jobs.append(SceneJob(f"s{s}_30", s, 30.0, 30.0, 12.0))
         for s in range(300, 310):
+            jobs.append(SceneJob(f"s{s}_200", s, 200.0, 10.0, 12.0))
+    elif which == "test2":   # fresh test seeds for the canonical-space retrain (issue 6)
+        for s in range(320, 340):
+            jobs.append(SceneJob(f"s{s}_30", s, 30.0, 30.0, 12.0))
+        for s in range(320, 330):
+            jobs.append(SceneJob(f"s{s}_200", s, 200.0, 10.0, 12.0))
+    elif which == "test3":   # fresh test seeds kept for the next learned-spotter round
+        for s in range(340, 360):
+            jobs.append(SceneJob(f"s{s}_30", s, 30.0, 30.0, 12.0))
+        for s in range(330, 340):
             jobs.append(SceneJob(f"s{s}_200", s, 200.0, 10.0, 12.0))
     elif which == "compare":
         for s in range(100, 110):
@@ -145,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("data/spotter"))
     ap.add_argument("--set", action="append", required=True,
-                    choices=["train", "val", "test", "compare", "grid", "align_check"])
+                    choices=["train", "val", "test", "test2", "test3", "compare", "grid",
+                             "align_check"])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--only", help="only the scenes whose name matches (fnmatch)")
     a = ap.parse_args(argv)

@@ -1,0 +1,62 @@
+"""The canonical-space training scenes of the learned spotter (train/spotter/canonical.py):
+labelled 64 px sequences in the cache format, a planted micro-expression is in the labels
+AND in the pixels (where its action units are), and only the frames the tick sampler uses
+are stored, so the training ticks are the ones a full-rate cache would give."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.spotting.learned_ticks import TickSampler
+from pipeline.synth.base_faces import BaseFace
+from tests.spotting.conftest import ASTRONAUT, need_media, scripted_micro
+from train.spotter.canonical import CanonicalJob, cache_canonical, gray_base, tick_frames
+from train.spotter.ticks import tick_tracks
+
+
+@cache
+def astronaut() -> BaseFace:
+    return gray_base(BaseFace.from_image(ASTRONAUT))
+
+
+def test_tick_frames_are_the_frames_the_sampler_picks() -> None:
+    for fps, total in ((30.0, 95), (200.0, 433), (25.0, 60)):
+        picked = tick_frames(total, fps)
+        full, sub = TickSampler(40.0), TickSampler(40.0)
+        a = [t for i in range(total) for t in full.push(round(i * 1e9 / fps), i)]
+        b = [t for i in picked for t in sub.push(round(i * 1e9 / fps), i)]
+        assert a + full.flush() == b + sub.flush()
+    assert len(tick_frames(2000, 200.0)) <= 252      # 10 s at 200 fps: ~250 renders, not 2000
+
+
+@pytest.mark.parametrize("fps", [30.0, 200.0])
+def test_a_planted_micro_expression_is_labelled_and_visible(tmp_path: Path, fps: float) -> None:
+    need_media()
+    event = scripted_micro(fps, onset_ms=1500.0, ms=300.0, aus=("AU12",), px=3.0)
+    job = CanonicalJob(f"t{fps:.0f}", seed=5, fps=fps, seconds=3.0, distractors=False,
+                       script=(event,))
+    path = cache_canonical(job, tmp_path, [astronaut()])
+    d = np.load(path)
+    assert d["faces"].shape == (len(tick_frames(round(3.0 * fps), fps)), 64, 64)
+    assert d["faces"].dtype == np.uint8 and float(d["video_ms"]) == 3000.0
+    assert d["micro"].tolist() == [[round(event.onset * 1e9 / fps),
+                                    round((event.offset + 1) * 1e9 / fps)]]
+    (track,) = tick_tracks(path, 40.0)
+    on = track.labels > 0
+    t_ms = track.ticks_ns / 1e6
+    assert on.any() and (t_ms[on] >= 1480).all() and (t_ms[on] <= 1820).all()
+    # AU12 pulls the mouth corners: the lower face changes at the apex, the brows do not.
+    faces = track.faces.astype(np.float64)
+    apex = int(np.argmin(np.abs(track.ticks_ns - event.apex * 1e9 / fps)))
+    before = int(np.argmin(np.abs(t_ms - 1000.0)))
+    neutral = int(np.argmin(np.abs(t_ms - 500.0)))
+    mouth = (slice(40, 56), slice(16, 48))
+    brows = (slice(10, 24), slice(8, 56))
+    change = np.abs(faces[apex] - faces[before])
+    noise = np.abs(faces[neutral] - faces[before])
+    assert change[mouth].mean() > 2 * noise[mouth].mean() + 0.5
+    assert change[brows].mean() < noise[brows].mean() + 0.5
