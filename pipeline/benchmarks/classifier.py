@@ -270,9 +270,11 @@ def clip_bytes(g: ClassifierGraphs) -> int:
 
 def _fits(g: ClassifierGraphs, n: int) -> tuple[bool, str]:
     """Whether batch ``n`` of all variants at once fits in the memory available now."""
-    # ~6 conv-output copies: the variants and their layout copies (an earlier run with
-    # every batch size in long-lived sessions was killed for memory at T = 96).
-    need = 6 * n * clip_bytes(g)
+    # ~10 conv-output copies: the variants and their layout copies. 6 was too few: a
+    # run on an idle machine (23 GiB available) passed the check at T = 96, batch 64,
+    # and the process reached 24 GiB and was killed for memory; earlier, every batch
+    # size in long-lived sessions was killed at T = 96 too.
+    need = 10 * n * clip_bytes(g)
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
