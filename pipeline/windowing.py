@@ -49,6 +49,25 @@ class Clip:
     last_seq: int
 
 
+def interpolation_weights(pts: np.ndarray, targets: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each target time, its two nearest frames and the weight of the later one:
+    frame ``lower`` x (1 - w) + frame ``upper`` x w is linear interpolation in time
+    (``pts`` increasing, at least two; targets outside them take the end frame).
+
+    Example:
+        >>> lo, hi, w = interpolation_weights(np.array([0.0, 10.0, 20.0]),
+        ...                                   np.array([-5.0, 5.0, 20.0]))
+        >>> lo.tolist(), hi.tolist(), w.tolist()
+        ([0, 0, 1], [1, 1, 2], [0.0, 0.5, 1.0])
+    """
+    upper = np.clip(np.searchsorted(pts, targets, side="left"), 1, len(pts) - 1)
+    lower = upper - 1
+    span = pts[upper] - pts[lower]
+    w = np.where(span > 0, (targets - pts[lower]) / np.where(span > 0, span, 1), 0.0)
+    return lower, upper, np.clip(w, 0.0, 1.0)
+
+
 class ClipWindow:
     """The last ``history_ms`` of one face track."""
 
@@ -84,11 +103,7 @@ class ClipWindow:
                    np.repeat(only.mouth[None], frames, 0))
             return Clip(*rep, start_ns, end_ns, 1, only.seq, only.seq)
         pts = np.array([f.pts_ns for f in inside], np.float64)
-        targets = np.linspace(pts[0], pts[-1], frames)
-        upper = np.clip(np.searchsorted(pts, targets, side="left"), 1, len(pts) - 1)
-        lower = upper - 1
-        span = pts[upper] - pts[lower]
-        w = np.where(span > 0, (targets - pts[lower]) / np.where(span > 0, span, 1), 0.0)
+        lower, upper, w = interpolation_weights(pts, np.linspace(pts[0], pts[-1], frames))
 
         def stack(name: str) -> np.ndarray:
             src = np.stack([getattr(f, name) for f in inside]).astype(np.float32)

@@ -26,7 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -96,27 +98,35 @@ def bench_zmq_hop(transport: str, frames: int, warmup: int = 50) -> dict[str, fl
     with tempfile.TemporaryDirectory() as tmp:
         address = (f"ipc://{tmp}/hop" if transport == "ipc"
                    else f"tcp://127.0.0.1:{free_tcp_port()}")
-        ctx = zmq.Context()
-        spawn = multiprocessing.get_context("spawn")   # no inherited ZeroMQ state
-        sender = spawn.Process(target=_push_frames, args=(address, warmup + frames))
-        try:
-            with open_socket(ctx, zmq.PULL, address, bind=True) as pull:
-                pull.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
-                sender.start()
-                received, t0 = 0, 0.0
-                while True:
-                    msg = wire.decode(pull.recv_multipart(copy=False))
-                    if msg.kind == wire.EOS:
-                        break
-                    received += 1
-                    if received == warmup:
-                        t0 = time.perf_counter()
-                elapsed = time.perf_counter() - t0
-        finally:
-            _stop(sender)
-            ctx.term()
+        return _timed_hop("zmq hop", address, _push_frames, (address, warmup + frames),
+                          warmup, frames, wire.decode)
+
+
+def _timed_hop(what: str, address: str, target: Any, args: tuple[Any, ...], warmup: int,
+               frames: int, receive: Callable[[list[Any]], wire.Message]
+               ) -> dict[str, float]:
+    """Start ``target(*args)`` in a spawned process (no inherited ZeroMQ state), pull
+    its frame messages on ``address`` through ``receive`` (decode, and whatever the
+    hop's receiver does) until its end-of-stream; time the frames after ``warmup``."""
+    ctx = zmq.Context()
+    sender = multiprocessing.get_context("spawn").Process(target=target, args=args)
+    try:
+        with open_socket(ctx, zmq.PULL, address, bind=True) as pull:
+            pull.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
+            sender.start()
+            received, t0 = 0, 0.0
+            while True:
+                if receive(pull.recv_multipart(copy=False)).kind == wire.EOS:
+                    break
+                received += 1
+                if received == warmup:
+                    t0 = time.perf_counter()
+            elapsed = time.perf_counter() - t0
+    finally:
+        _stop(sender)
+        ctx.term()
     if received != warmup + frames:
-        raise RuntimeError(f"zmq hop: {received} of {warmup + frames} frames arrived")
+        raise RuntimeError(f"{what}: {received} of {warmup + frames} frames arrived")
     return {"frames": frames, "per_frame_us": elapsed / frames * 1e6}
 
 
@@ -164,35 +174,23 @@ def bench_ring_hop(frames: int, copy: bool, warmup: int = 50,
     from pipeline.frame_ring import FrameRingReader
 
     reader = FrameRingReader()
-    with tempfile.TemporaryDirectory() as tmp:
-        address = f"ipc://{tmp}/hop"
-        ctx = zmq.Context()
-        spawn = multiprocessing.get_context("spawn")
-        sender = spawn.Process(target=_push_ring, args=(address, warmup + frames, slots,
-                                                        copy))
-        try:
-            with open_socket(ctx, zmq.PULL, address, bind=True) as pull:
-                pull.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
-                sender.start()
-                received, t0, checksum = 0, 0.0, 0
-                while True:
-                    msg = wire.decode(pull.recv_multipart(copy=False), reader)
-                    if msg.kind == wire.EOS:
-                        break
-                    checksum += int(msg.buffers["image"][0, 0, 0])  # the view is there
-                    for segment, slot, gen in msg.shared.values():
-                        reader.release(segment, slot, gen)
-                    received += 1
-                    if received == warmup:
-                        t0 = time.perf_counter()
-                elapsed = time.perf_counter() - t0
-        finally:
-            _stop(sender)
-            reader.close()
-            ctx.term()
-    if received != warmup + frames:
-        raise RuntimeError(f"ring hop: {received} of {warmup + frames} frames arrived")
-    return {"frames": frames, "per_frame_us": elapsed / frames * 1e6}
+
+    def receive(parts: list[Any]) -> wire.Message:
+        msg = wire.decode(parts, reader)
+        if msg.kind == wire.FRAME:
+            int(msg.buffers["image"][0, 0, 0])  # the view is there
+            for segment, slot, gen in msg.shared.values():
+                reader.release(segment, slot, gen)
+        return msg
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            address = f"ipc://{tmp}/hop"
+            return _timed_hop("ring hop", address, _push_ring,
+                              (address, warmup + frames, slots, copy), warmup, frames,
+                              receive)
+    finally:
+        reader.close()
 
 
 def bench_transport(streams: int, frames: int, runs: int) -> dict[str, float]:

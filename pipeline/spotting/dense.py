@@ -40,6 +40,7 @@ import numpy as np
 from pipeline.spotting.face_frame import FaceFrame
 from pipeline.spotting.interval import LengthLimits, SpottedInterval, limit_lengths
 from pipeline.spotting.learned_input import face_input
+from pipeline.windowing import interpolation_weights
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "spotter_dense.onnx"
 CLASSES = ("micro", "macro", "none")  # the model's outputs, in order
@@ -51,7 +52,8 @@ def window_clip(pts_ns: np.ndarray, faces: np.ndarray, end_ns: int, window_ns: i
                 frames: int) -> np.ndarray:
     """float32 (frames, S, S): the faces at ``frames`` evenly spaced times over
     [end_ns - window_ns, end_ns], each linearly interpolated between its two nearest
-    faces (times before the first face take the first), minus the window's mean face,
+    faces (:func:`~pipeline.windowing.interpolation_weights`, as clips are; times before
+    the first face take the first), minus the window's mean face,
     divided by ``CONTRAST_SCALE``.
 
     Example:
@@ -66,10 +68,7 @@ def window_clip(pts_ns: np.ndarray, faces: np.ndarray, end_ns: int, window_ns: i
     if len(pts) == 1:
         x = np.repeat(faces[:1].astype(np.float32), frames, axis=0)
     else:
-        upper = np.clip(np.searchsorted(pts, targets, side="left"), 1, len(pts) - 1)
-        lower = upper - 1
-        span = pts[upper] - pts[lower]
-        w = np.clip((targets - pts[lower]) / np.where(span > 0, span, 1), 0.0, 1.0)
+        lower, upper, w = interpolation_weights(pts, targets)
         w = w.astype(np.float32).reshape(-1, 1, 1)
         f = faces.astype(np.float32)
         x = f[lower] * (1 - w) + f[upper] * w

@@ -48,6 +48,12 @@ class SceneJob:
     clip: str | None = None
 
 
+def _test_set(seeds_30: range, seeds_200: range) -> list[SceneJob]:
+    """A test set: 30 fps x 30 s and 200 fps x 10 s scenes, 12 events a minute."""
+    return ([SceneJob(f"s{s}_30", s, 30.0, 30.0, 12.0) for s in seeds_30]
+            + [SceneJob(f"s{s}_200", s, 200.0, 10.0, 12.0) for s in seeds_200])
+
+
 def scene_jobs(which: str) -> list[SceneJob]:
     """The named sets. Seeds: train 1000+, validation 500-519, test 300-319 / 300-309 and
     the comparison seeds 100-109 (the flow table's), fresh test seeds 320-339 / 320-329
@@ -70,20 +76,11 @@ def scene_jobs(which: str) -> list[SceneJob]:
         for s in range(520, 524):
             jobs.append(SceneJob(f"s{s}_30_none", s, 30.0, 30.0, 0.0))
     elif which == "test":
-        for s in range(300, 320):
-            jobs.append(SceneJob(f"s{s}_30", s, 30.0, 30.0, 12.0))
-        for s in range(300, 310):
-            jobs.append(SceneJob(f"s{s}_200", s, 200.0, 10.0, 12.0))
+        jobs = _test_set(range(300, 320), range(300, 310))
     elif which == "test2":   # fresh test seeds for the canonical-space retrain (issue 6)
-        for s in range(320, 340):
-            jobs.append(SceneJob(f"s{s}_30", s, 30.0, 30.0, 12.0))
-        for s in range(320, 330):
-            jobs.append(SceneJob(f"s{s}_200", s, 200.0, 10.0, 12.0))
+        jobs = _test_set(range(320, 340), range(320, 330))
     elif which == "test3":   # fresh test seeds kept for the next learned-spotter round
-        for s in range(340, 360):
-            jobs.append(SceneJob(f"s{s}_30", s, 30.0, 30.0, 12.0))
-        for s in range(330, 340):
-            jobs.append(SceneJob(f"s{s}_200", s, 200.0, 10.0, 12.0))
+        jobs = _test_set(range(340, 360), range(330, 340))
     elif which == "compare":
         for s in range(100, 110):
             jobs.append(SceneJob(f"s{s}_30", s, 30.0, 30.0, 12.0))

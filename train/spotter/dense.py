@@ -38,10 +38,10 @@ import numpy as np
 import torch
 import yaml
 
-from pipeline.spotting.dense import window_clip
+from pipeline.spotting.dense import CLASSES, window_clip
 from train.models.stcnn import MicroExpSTCNN
 
-MICRO, MACRO, NONE = 0, 1, 2
+MICRO, MACRO, NONE = (CLASSES.index(c) for c in ("micro", "macro", "none"))
 
 
 @dataclass
@@ -138,7 +138,7 @@ def export(model: MicroExpSTCNN, path: Path, cfg: dict[str, Any], chosen: dict[s
             "mestream.dense.window_ms": str(cfg["window_ms"]),
             "mestream.dense.frames": str(cfg["frames"]),
             "mestream.dense.size": str(cfg["size"]),
-            "mestream.dense.classes": json.dumps(["micro", "macro", "none"]),
+            "mestream.dense.classes": json.dumps(list(CLASSES)),
             "mestream.trained_on": "SYNTHETIC scenes only (pipeline.synth)",
             **{f"mestream.dense.{k}": str(v) for k, v in chosen.items()}, **extra}
     for k, v in meta.items():
