@@ -122,3 +122,39 @@ def test_align_with_landmark_every_3_aligns_every_frame_reusing_landmarks(tmp_pa
     groups = [boxes[i:i + 3] for i in range(0, 75, 3)]
     assert all(len(set(g)) == 1 for g in groups), "landmarks reused within a group"
     assert len({g[0] for g in groups}) > 1, "and located again at each group's start"
+
+
+def _event(offset_ms: float, ahead_ms: float, spot_ms: float) -> dict:
+    """An event record as the subscriber sees it; wall clocks in ms from 0."""
+    ms = 1_000_000
+    return {"interval": {"offset_ns": round(offset_ms * ms)},
+            "latency_ms": {"offset_to_clip": ahead_ms, "infer": 5.0},
+            "spot_emit_unix_ns": round(spot_ms * ms),
+            "clip_arrived_unix_ns": round((spot_ms + 2) * ms),
+            "classified_unix_ns": round((spot_ms + 12) * ms),
+            "received_unix_ns": round((spot_ms + 13) * ms)}
+
+
+def test_latency_parts_separate_queueing_from_look_ahead() -> None:
+    from pipeline.benchmarks.load_run import _breakdown
+
+    # Look-ahead 500 ms each; the second event's closing frame waited 300 ms in the
+    # stages before spot emitted it.
+    parts = _breakdown([_event(0, 500, 520), _event(1000, 500, 1800)])
+    p50, p99 = parts["closing_frame_to_spot_emit"]
+    assert p50 == pytest.approx(160) and p99 == pytest.approx(297, abs=1)
+    assert parts["batch_wait_and_infer"] == (pytest.approx(10), pytest.approx(10))
+    assert parts["offset_to_spot_emit"][1] == pytest.approx(797, abs=1)
+
+
+def test_a_missed_latency_target_is_explained_by_its_largest_part() -> None:
+    events = [_event(0, 500, 520), _event(1000, 500, 1800)]
+    from pipeline.benchmarks.load_run import _breakdown
+
+    r = LoadResult(LoadSpec(streams=4), 100, 100, [40.0, 250.0], 0.0,
+                   [533.0, 813.0], [500.0, 500.0], _breakdown(events), [], 1.0, 30, 1.0,
+                   0.1, True)
+    rows = latency_rows(r)
+    why = [row for row in rows if row[0].startswith("why event latency")]
+    assert len(why) == 1
+    assert "closing frame to spot emit" in why[0][1] and "297 ms" in why[0][1]

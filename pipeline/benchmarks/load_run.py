@@ -110,8 +110,8 @@ class LoadResult:
     event_lookahead_ms: list[float]
     """Per event (same order): the spotter's own look-ahead for it, pts of the frame that
     closed the interval - its offset pts (the event's ``latency_ms.offset_to_clip``)."""
-    event_breakdown_ms: dict[str, float]
-    """Medians of the parts of event latency the events carry."""
+    event_breakdown_ms: dict[str, tuple[float, float]]
+    """(p50, p99) of the parts of event latency the events carry (:func:`_breakdown`)."""
     cpu: list[ProcessCpu]
     cpu_window_s: float
     frames_in_window: int
@@ -396,9 +396,14 @@ def _lag_growth(tracks: dict[str, list[tuple[int, int]]]) -> float:
     return worst
 
 
-def _breakdown(events: list[dict[str, Any]]) -> dict[str, float]:
-    """Medians (ms) of where an event's latency goes, from the wall clocks it carries."""
-    parts: dict[str, list[float]] = {"offset_to_spot_emit": [], "spot_to_classify": [],
+def _breakdown(events: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    """(p50, p99) ms of where an event's latency goes, from the wall clocks it carries.
+    ``closing_frame_to_spot_emit`` is the wait beyond the look-ahead inside spot: the
+    frame that closed the interval existed at pts ``offset + offset_to_clip`` (pts are
+    the wall clock here) and spot emitted the clip at ``spot_emit``; it is the frames'
+    queueing through capture, align and spot."""
+    parts: dict[str, list[float]] = {"offset_to_spot_emit": [],
+                                     "closing_frame_to_spot_emit": [], "spot_to_classify": [],
                                      "batch_wait_and_infer": [], "of_which_infer": [],
                                      "classify_to_subscriber": []}
     for e in events:
@@ -407,9 +412,12 @@ def _breakdown(events: list[dict[str, Any]]) -> dict[str, float]:
         off = (e.get("interval") or {}).get("offset_ns")
         if None in (spot, arrived, done, off):
             continue
+        ahead = float((e.get("latency_ms") or {}).get("offset_to_clip") or 0.0)
         parts["offset_to_spot_emit"].append((spot - off) / 1e6)
+        parts["closing_frame_to_spot_emit"].append((spot - off) / 1e6 - ahead)
         parts["spot_to_classify"].append((arrived - spot) / 1e6)
         parts["batch_wait_and_infer"].append((done - arrived) / 1e6)
         parts["of_which_infer"].append(float((e.get("latency_ms") or {}).get("infer") or 0.0))
         parts["classify_to_subscriber"].append((e["received_unix_ns"] - done) / 1e6)
-    return {k: float(np.median(v)) for k, v in parts.items() if v}
+    return {k: (float(np.percentile(v, 50)), float(np.percentile(v, 99)))
+            for k, v in parts.items() if v}
