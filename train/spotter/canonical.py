@@ -104,6 +104,17 @@ def canonical_jobs(which: str) -> list[CanonicalJob]:
             jobs.append(CanonicalJob(f"c{s}_25_plain", s, 25.0, 12.0, 0.0, plain=True))
         for s in range(14000, 14030):
             jobs.append(CanonicalJob(f"c{s}_30_hold64", s, 30.0, 30.0, 18.0, 64, "hold"))
+    elif which == "train2":   # a second, disjoint draw (the ensemble's members, issue 6)
+        for s in range(20000, 20200):
+            jobs.append(CanonicalJob(f"c{s}_30", s, 30.0, 30.0, 18.0))
+        for s in range(21000, 21060):
+            jobs.append(CanonicalJob(f"c{s}_200", s, 200.0, 10.0, 18.0))
+        for s in range(22000, 22030):
+            jobs.append(CanonicalJob(f"c{s}_30_none", s, 30.0, 30.0, 0.0))
+        for s in range(23000, 23040):
+            jobs.append(CanonicalJob(f"c{s}_25_plain", s, 25.0, 12.0, 0.0, plain=True))
+        for s in range(24000, 24090):   # more of the demo's alignment than in "train"
+            jobs.append(CanonicalJob(f"c{s}_30_hold64", s, 30.0, 30.0, 18.0, 64, "hold"))
     elif which == "smoke":
         jobs.append(CanonicalJob("c99_30", 99, 30.0, 10.0, 18.0))
     else:
@@ -335,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("data/spotter/canonical"))
     ap.add_argument("--bases", type=Path, default=BASES,
                     help="the meshed base faces (made first when missing)")
-    ap.add_argument("--set", action="append", default=[], choices=["train", "smoke"])
+    ap.add_argument("--set", action="append", default=[], choices=["train", "train2", "smoke"])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--only", help="only the scenes whose name matches (fnmatch)")
     a = ap.parse_args(argv)

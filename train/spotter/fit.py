@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.config import read_yaml
-from train.models.time_contrast import TimeContrastStreamSpotter, cell_features, ema_contrast
+from train.models.time_contrast import TimeContrastStreamSpotter, ema_contrast
 from train.spotter.ticks import TickTrack, load_dirs
 
 
@@ -46,39 +46,70 @@ def track_features(model: TimeContrastStreamSpotter, track: TickTrack) -> torch.
     pad = faces[:1].expand(model.window - 1, -1, -1)
     faces = torch.cat([pad, faces], 0)
     windows = faces.unfold(0, model.window, 1).permute(0, 3, 1, 2)   # (K, W, S, S)
-    out = [cell_features(windows[i:i + 512], model.lags, model.signed_lags, model.cells)
-           for i in range(0, len(windows), 512)]
+    out = [model.raw_features(windows[i:i + 512]) for i in range(0, len(windows), 512)]
     return torch.cat(out, 0)
 
 
 def sequences(model: TimeContrastStreamSpotter, tracks: list[TickTrack],
               raw: list[torch.Tensor]) -> Sequences:
-    xs = [(x - model.mean) / model.std for x in raw]
-    xc = [torch.cat([x, ema_contrast(x, model.ema)], 1) for x in xs]
+    """Standardised ``[x ; c]`` per track, kept in float16 (half the memory: ~800 scenes
+    of 1.8k features fit twice in 24 GB); ``raw`` is emptied as it goes."""
+    xc = []
+    for i in range(len(raw)):
+        x = (raw[i] - model.mean) / model.std
+        raw[i] = torch.empty(0)                     # (a view would keep the storage)
+        xc.append(torch.cat([x, ema_contrast(x, model.ema)], 1).half())
     return Sequences(xc, [torch.from_numpy(t.labels) for t in tracks],
                      [torch.from_numpy(t.weights) for t in tracks])
 
 
-def flip_index(model: TimeContrastStreamSpotter) -> torch.Tensor:
-    """Feature permutation of a horizontally mirrored face (cells are row-major)."""
-    c = model.cells
-    cell = torch.arange(c * c).reshape(c, c).flip(1).flatten()
-    blocks = model.features // (c * c)
-    one = torch.cat([cell + b * c * c for b in range(blocks)])
-    return torch.cat([one, one + model.features])
+@dataclass
+class Flip:
+    """``[x ; c]`` of a horizontally mirrored face: ``xc[:, index] * sign + offset``.
+    Cells are row-major; the flow's ``u`` changes sign, which in standardised units is
+    ``-x - 2 mean / std`` for ``x`` and ``-c`` for the contrast (the means cancel)."""
+
+    index: torch.Tensor
+    sign: torch.Tensor
+    offset: torch.Tensor
+
+    def __call__(self, xc: torch.Tensor) -> torch.Tensor:
+        return xc[:, self.index] * self.sign + self.offset
+
+
+def flip_index(model: TimeContrastStreamSpotter) -> Flip:
+    """The feature map of a horizontally mirrored face (see :class:`Flip`)."""
+    def mirrored(c: int) -> torch.Tensor:
+        return torch.arange(c * c).reshape(c, c).flip(1).flatten()
+
+    c, fc = model.cells, model.flow_cells
+    parts, signs, at = [], [], 0
+    for _ in range(len(model.lags) + len(model.signed_lags)):
+        parts.append(mirrored(c) + at)
+        signs.append(torch.ones(c * c))
+        at += c * c
+    for _ in model.flow_lags:
+        for s in (-1.0, 1.0):                      # u, then v
+            parts.append(mirrored(fc) + at)
+            signs.append(torch.full((fc * fc,), s))
+            at += fc * fc
+    one, sign = torch.cat(parts), torch.cat(signs)
+    offset = torch.where(sign < 0, -2 * model.mean / model.std, torch.zeros_like(sign))
+    return Flip(torch.cat([one, one + model.features]), torch.cat([sign, sign]),
+                torch.cat([offset, torch.zeros_like(offset)]))
 
 
 def sample_batch(seqs: Sequences, rng: np.random.Generator, batch: int, length: int,
-                 flip: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+                 flip: Flip | None) -> tuple[torch.Tensor, ...]:
     """``batch`` random windows of ``length`` ticks: (xc, labels, weights)."""
     sizes = np.asarray([max(0, len(x) - length + 1) for x in seqs.xc], np.float64)
     picks = rng.choice(len(sizes), batch, p=sizes / sizes.sum())
     xs, ls, ws = [], [], []
     for k in picks:
         s = int(rng.integers(0, sizes[k]))
-        x = seqs.xc[k][s:s + length]
+        x = seqs.xc[k][s:s + length].float()
         if flip is not None and rng.random() < 0.5:
-            x = x[:, flip]
+            x = flip(x)
         xs.append(x)
         ls.append(seqs.labels[k][s:s + length])
         ws.append(seqs.weights[k][s:s + length])
@@ -101,7 +132,8 @@ def validation_loss(model: TimeContrastStreamSpotter, val: Sequences, warmup: in
     """The mean training loss over whole validation tracks (eval mode)."""
     model.eval()
     with torch.no_grad():
-        losses = [sequence_loss(model, x[None], y[None], w[None], warmup, pos_weight).item()
+        losses = [sequence_loss(model, x[None].float(), y[None], w[None], warmup,
+                                pos_weight).item()
                   for x, y, w in zip(val.xc, val.labels, val.weights, strict=True)]
     model.train()
     return float(np.mean(losses))
@@ -154,12 +186,15 @@ def train(cfg: dict, base: Path) -> Path:
     tracks = load_dirs([base / d for d in cfg["data"]], model.tick_ms,
                        float(cfg.get("macro_weight", 0.3)), cfg.get("scenes"))
     raw = [track_features(model, t) for t in tracks]
-    allx = torch.cat(raw, 0)
-    model.mean.copy_(allx.mean(0))
-    model.std.copy_(allx.std(0).clamp_min(1e-3))
+    ticks = sum(len(x) for x in raw)
+    total = sum(x.double().sum(0) for x in raw)
+    mean = total / ticks
+    var = sum(((x.double() - mean) ** 2).sum(0) for x in raw) / (ticks - 1)
+    model.mean.copy_(mean.float())
+    model.std.copy_(var.sqrt().float().clamp_min(1e-3))
     seqs = sequences(model, tracks, raw)
     pos = sum(float(t.labels.sum()) for t in tracks)
-    print(f"{len(tracks)} tracks, {len(allx)} ticks, {pos:.0f} micro ticks; features "
+    print(f"{len(tracks)} tracks, {ticks} ticks, {pos:.0f} micro ticks; features "
           f"{time.monotonic() - t0:.0f}s", flush=True)
     lr = float(cfg.get("lr", 2e-3))
     opt = torch.optim.AdamW(model.parameters(), lr=lr,

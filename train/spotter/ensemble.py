@@ -1,0 +1,54 @@
+"""Join trained learned-spotter checkpoints into one ONNX model whose logit is the mean
+of theirs (:class:`~train.models.time_contrast.StreamSpotterEnsemble`). The result runs
+as ``spotter: learned`` unchanged; choose its post-processing with
+:mod:`train.spotter.select` and store it with :mod:`train.spotter.bundle`, as for one model.
+
+Run::
+
+    .venv/bin/python -m train.spotter.ensemble runs/a/spotter_learned.pt \\
+        runs/b/spotter_learned.pt --out runs/spotter_ensemble/spotter_learned.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from train.models.time_contrast import StreamSpotterEnsemble, TimeContrastStreamSpotter
+from train.spotter.fit import export_onnx
+
+
+def load_member(path: Path) -> TimeContrastStreamSpotter:
+    """A model from a checkpoint written by :mod:`train.spotter.fit`."""
+    ckpt = torch.load(path, weights_only=False)
+    model = TimeContrastStreamSpotter(**{k: tuple(v) if isinstance(v, list) else v
+                                         for k, v in ckpt["config"]["model"].items()})
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()
+
+
+def build(paths: list[Path], out: Path) -> Path:
+    """Export the ensemble of ``paths`` to ``out`` (metadata: its members' recipes)."""
+    members = [load_member(p) for p in paths]
+    recipes = [str(torch.load(p, weights_only=False)["config"].get("out", p.parent))
+               for p in paths]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return export_onnx(StreamSpotterEnsemble(members), out,
+                       {"mestream.spotter.members": str(len(members)),
+                        "mestream.spotter.member_runs": ",".join(recipes)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="join learned-spotter checkpoints into one model")
+    ap.add_argument("checkpoints", nargs="+", type=Path, help="spotter_learned.pt files")
+    ap.add_argument("--out", type=Path, required=True, help="the ONNX file to write")
+    a = ap.parse_args(argv)
+    print(build(a.checkpoints, a.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
