@@ -532,8 +532,8 @@ def ema_contrast(x: torch.Tensor, ema: float) -> torch.Tensor:
 
 
 class StreamSpotterEnsemble(nn.Module):
-    """Several :class:`TimeContrastStreamSpotter` members (the same lags, cells, size,
-    delay and tick; different seeds / training draws) run as one streaming spotter: the
+    """Several :class:`TimeContrastStreamSpotter` members (the same face size, window,
+    delay and tick; different seeds, features or training draws) run as one streaming spotter: the
     logit of a tick is the mean of the members' logits, the state is the members' states
     side by side. It has the members' ``step`` signature and attributes, so it exports and
     runs (``pipeline.spotting.learned``) exactly as one member does. Averaging members
@@ -551,8 +551,9 @@ class StreamSpotterEnsemble(nn.Module):
         (True, True)
     """
 
-    SHARED = ("size", "lags", "signed_lags", "cells", "flow_lags", "flow_cells", "window",
-              "delay", "tick_ms")
+    SHARED = ("size", "window", "delay", "tick_ms")
+    """What the runtime feeds and reads (each member computes its own features from the
+    shared window, so members may differ in cells, lags or flow features)."""
 
     def __init__(self, members: list[TimeContrastStreamSpotter]):
         super().__init__()
@@ -564,7 +565,7 @@ class StreamSpotterEnsemble(nn.Module):
             if differ:
                 raise ValueError(f"ensemble members differ in {differ}")
         self.members = nn.ModuleList(members)
-        for k in self.SHARED:
+        for k in (*self.SHARED, "lags", "signed_lags"):   # (lags: metadata only)
             setattr(self, k, getattr(first, k))
         self.sizes = [m.state_size for m in members]
         self.state_size = sum(self.sizes)
