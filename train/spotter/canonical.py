@@ -90,36 +90,34 @@ class CanonicalJob:
     script: tuple[ExpressionEvent, ...] | None = None
 
 
+def training_draw(base: int, hold_scenes: int) -> list[CanonicalJob]:
+    """One draw of training scenes, 18 events/min where there are events: seeds
+    ``base + 0..199`` at 30 fps x 30 s, ``base + 1000..1059`` at 200 fps x 10 s,
+    ``base + 2000..2029`` without expressions, ``base + 3000..3039`` plain GRID loops
+    (25 fps x 12 s) and ``hold_scenes`` from ``base + 4000`` at the demo's 64 px hold."""
+    def seeds(offset: int, n: int) -> range:
+        return range(base + offset, base + offset + n)
+
+    return ([CanonicalJob(f"c{s}_30", s, 30.0, 30.0, 18.0) for s in seeds(0, 200)]
+            + [CanonicalJob(f"c{s}_200", s, 200.0, 10.0, 18.0) for s in seeds(1000, 60)]
+            + [CanonicalJob(f"c{s}_30_none", s, 30.0, 30.0, 0.0) for s in seeds(2000, 30)]
+            + [CanonicalJob(f"c{s}_25_plain", s, 25.0, 12.0, 0.0, plain=True)
+               for s in seeds(3000, 40)]
+            + [CanonicalJob(f"c{s}_30_hold64", s, 30.0, 30.0, 18.0, 64, "hold")
+               for s in seeds(4000, hold_scenes)])
+
+
 def canonical_jobs(which: str) -> list[CanonicalJob]:
-    """The named sets; seeds 10000+ (no overlap with :func:`train.spotter.data.scene_jobs`)."""
-    jobs: list[CanonicalJob] = []
+    """The named sets; seeds 10000+ (no overlap with :func:`train.spotter.data.scene_jobs`).
+    ``train2`` is a second, disjoint draw (the ensemble's data, issue 6) with more of the
+    demo's alignment."""
     if which == "train":
-        for s in range(10000, 10200):
-            jobs.append(CanonicalJob(f"c{s}_30", s, 30.0, 30.0, 18.0))
-        for s in range(11000, 11060):
-            jobs.append(CanonicalJob(f"c{s}_200", s, 200.0, 10.0, 18.0))
-        for s in range(12000, 12030):
-            jobs.append(CanonicalJob(f"c{s}_30_none", s, 30.0, 30.0, 0.0))
-        for s in range(13000, 13040):
-            jobs.append(CanonicalJob(f"c{s}_25_plain", s, 25.0, 12.0, 0.0, plain=True))
-        for s in range(14000, 14030):
-            jobs.append(CanonicalJob(f"c{s}_30_hold64", s, 30.0, 30.0, 18.0, 64, "hold"))
-    elif which == "train2":   # a second, disjoint draw (the ensemble's members, issue 6)
-        for s in range(20000, 20200):
-            jobs.append(CanonicalJob(f"c{s}_30", s, 30.0, 30.0, 18.0))
-        for s in range(21000, 21060):
-            jobs.append(CanonicalJob(f"c{s}_200", s, 200.0, 10.0, 18.0))
-        for s in range(22000, 22030):
-            jobs.append(CanonicalJob(f"c{s}_30_none", s, 30.0, 30.0, 0.0))
-        for s in range(23000, 23040):
-            jobs.append(CanonicalJob(f"c{s}_25_plain", s, 25.0, 12.0, 0.0, plain=True))
-        for s in range(24000, 24090):   # more of the demo's alignment than in "train"
-            jobs.append(CanonicalJob(f"c{s}_30_hold64", s, 30.0, 30.0, 18.0, 64, "hold"))
-    elif which == "smoke":
-        jobs.append(CanonicalJob("c99_30", 99, 30.0, 10.0, 18.0))
-    else:
-        raise ValueError(f"unknown set {which!r}")
-    return jobs
+        return training_draw(10000, 30)
+    if which == "train2":
+        return training_draw(20000, 90)
+    if which == "smoke":
+        return [CanonicalJob("c99_30", 99, 30.0, 10.0, 18.0)]
+    raise ValueError(f"unknown set {which!r}")
 
 
 # -- base faces: meshed once --------------------------------------------------------------
