@@ -158,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("data/spotter"))
     ap.add_argument("--set", action="append", required=True,
-                    choices=["train", "val", "test", "test2", "test3", "test4", "test5", "compare", "grid",
-                             "align_check"])
+                    choices=["train", "val", "test", "test2", "test3", "test4", "test5",
+                             "compare", "grid", "align_check"])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--only", help="only the scenes whose name matches (fnmatch)")
     a = ap.parse_args(argv)
