@@ -62,6 +62,27 @@ def frame_span_ns(onset: int, offset: int, fps: float) -> tuple[int, int]:
     return round(onset * 1e9 / fps), round((offset + 1) * 1e9 / fps)
 
 
+def match_spotting(
+    gt: Sequence[tuple[int, int]],
+    pred: Sequence[SpottedInterval],
+    min_iou: float = 0.5,
+) -> dict[int, int]:
+    """The accepted (GT index -> prediction index) pairs of the module's one-to-one rule."""
+    pairs = []
+    for g, (g0, g1) in enumerate(gt):
+        for p, iv in enumerate(pred):
+            iou = interval_iou(g0, g1, iv.onset_ns, iv.offset_ns)
+            if iou >= min_iou:
+                pairs.append((iou, g, p))
+    matched: dict[int, int] = {}
+    used_p: set[int] = set()
+    for _, g, p in sorted(pairs, reverse=True):
+        if g not in matched and p not in used_p:
+            matched[g] = p
+            used_p.add(p)
+    return matched
+
+
 def evaluate_spotting(
     gt: Sequence[tuple[int, int]],
     pred: Sequence[SpottedInterval],
@@ -69,19 +90,7 @@ def evaluate_spotting(
     min_iou: float = 0.5,
 ) -> SpottingScore:
     """Score ``pred`` against GT (onset_ns, offset_ns) intervals of one video."""
-    pairs = []
-    for g, (g0, g1) in enumerate(gt):
-        for p, iv in enumerate(pred):
-            iou = interval_iou(g0, g1, iv.onset_ns, iv.offset_ns)
-            if iou >= min_iou:
-                pairs.append((iou, g, p))
-    used_g: set[int] = set()
-    used_p: set[int] = set()
-    for _, g, p in sorted(pairs, reverse=True):
-        if g not in used_g and p not in used_p:
-            used_g.add(g)
-            used_p.add(p)
-    tp = len(used_g)
+    tp = len(match_spotting(gt, pred, min_iou))
     return _score(tp, len(pred) - tp, len(gt) - tp, video_ms / 60_000.0)
 
 

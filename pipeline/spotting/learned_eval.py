@@ -76,7 +76,8 @@ def make_factory(spotter: str, options: dict[str, Any]) -> SpotterFactory:
     return lambda: make_spotter(spotter, 300.0, dict(options))
 
 
-def _value(text: str) -> Any:
+def option_value(text: str) -> Any:
+    """A ``--option`` value: JSON when it parses (numbers, lists, booleans), else the text."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-scene", action="store_true", help="a row per scene")
     ap.add_argument("--png", type=Path, help="write a timeline PNG per scene into this folder")
     a = ap.parse_args(argv)
-    options = {k: _value(v) for k, v in (o.split("=", 1) for o in a.option)}
+    options = {k: option_value(v) for k, v in (o.split("=", 1) for o in a.option)}
     paths = sorted(p for d in a.dirs for p in d.glob("*.npz")
                    if fnmatch.fnmatch(p.name, a.glob) and not p.name.endswith(".tmp.npz"))
     if not paths:

@@ -9,6 +9,7 @@ import pytest
 from pipeline.spotting.evaluate import (
     evaluate_spotting,
     frame_span_ns,
+    match_spotting,
     pooled,
     timeline_png,
 )
@@ -52,6 +53,9 @@ def test_iou_threshold_is_inclusive_and_matching_greedy_by_iou() -> None:
     gt2 = [(0, 300 * MS), (200 * MS, 500 * MS)]
     s = evaluate_spotting(gt2, [iv(190, 500), iv(0, 290)], 60_000)
     assert (s.tp, s.fp, s.fn) == (2, 0, 0) and s.f1 == 1.0
+    # Which GT each prediction found (the per-event recall tables read this).
+    assert match_spotting(gt2, [iv(190, 500), iv(0, 290)]) == {0: 1, 1: 0}
+    assert match_spotting(gt2, [iv(1000, 1200)]) == {}
 
 
 def test_empty_cases_and_pooling() -> None:

@@ -14,7 +14,14 @@ import pytest
 from pipeline.spotting.learned_ticks import TickSampler
 from pipeline.synth.base_faces import BaseFace
 from tests.spotting.conftest import ASTRONAUT, need_media, scripted_micro
-from train.spotter.canonical import CanonicalJob, cache_canonical, gray_base, tick_frames
+from train.spotter.canonical import (
+    CanonicalJob,
+    cache_canonical,
+    gray_base,
+    make_scene,
+    tick_frames,
+)
+from train.spotter.recall import PlannedMicro, planned_micro, recall_table
 from train.spotter.ticks import tick_tracks
 
 
@@ -60,3 +67,25 @@ def test_a_planted_micro_expression_is_labelled_and_visible(tmp_path: Path, fps:
     noise = np.abs(faces[neutral] - faces[before])
     assert change[mouth].mean() > 2 * noise[mouth].mean() + 0.5
     assert change[brows].mean() < noise[brows].mean() + 0.5
+
+
+def test_recall_tables_label_each_cached_event_with_its_action_units(tmp_path: Path) -> None:
+    """train.spotter.recall replans a cached scene to learn what each GT event was; a
+    cache whose GT no longer matches the plan is refused, not mislabelled."""
+    need_media()
+    events = (scripted_micro(30.0, onset_ms=500.0, aus=("AU12",), px=1.2),
+              scripted_micro(30.0, onset_ms=2000.0, aus=("AU1", "AU2"), px=2.7))
+    job = CanonicalJob("r30", seed=6, fps=30.0, seconds=3.0, distractors=False, script=events)
+    path = cache_canonical(job, tmp_path, [astronaut()])
+    scene = make_scene(job, [astronaut()])
+    planned, talking = planned_micro(scene, path)
+    assert [e.aus for e in planned] == [("AU12",), ("AU1", "AU2")] and not talking
+    other = make_scene(CanonicalJob("r30", seed=6, fps=30.0, seconds=3.0, distractors=False,
+                                    script=events[:1]), [astronaut()])
+    with pytest.raises(ValueError, match="differ from the cached GT"):
+        planned_micro(other, path)
+    rows = [PlannedMicro("r30", "+".join(e.aus), talking, e.intensity_px, found)
+            for e, found in zip(planned, (False, True), strict=True)]
+    table = recall_table(rows)
+    assert "AU12                     0/1" in table and "AU1+AU2                  1/1" in table
+    assert table.splitlines()[-1].split()[-1] == "1/2"
