@@ -117,23 +117,31 @@ def sample_batch(seqs: Sequences, rng: np.random.Generator, batch: int, length: 
 
 
 def sequence_loss(model: TimeContrastStreamSpotter, xc: torch.Tensor, labels: torch.Tensor,
-                  weights: torch.Tensor, warmup: int, pos_weight: float) -> torch.Tensor:
+                  weights: torch.Tensor, warmup: int, pos_weight: float,
+                  focal_gamma: float = 0.0) -> torch.Tensor:
     """Weighted BCE of logit ``t`` against the label of tick ``t - delay``, for
-    ``t >= warmup`` (the memory has seen some context)."""
+    ``t >= warmup`` (the memory has seen some context). ``focal_gamma`` > 0 scales each
+    tick by ``(1 - p_true) ** gamma`` (Lin et al.'s focal loss): the ticks the model already
+    gets right stop dominating, so the rare hard events (a lone lip-corner action unit under
+    speech) weigh more."""
     logits = model(xc)                                     # (B, T)
     idx = torch.arange(max(warmup, model.delay), logits.shape[1])
     target = labels[:, idx - model.delay]
     weight = weights[:, idx - model.delay] * (1 + (pos_weight - 1) * target)
-    return F.binary_cross_entropy_with_logits(logits[:, idx], target, weight=weight)
+    logit = logits[:, idx]
+    if focal_gamma > 0:
+        p_true = torch.where(target > 0.5, torch.sigmoid(logit), torch.sigmoid(-logit))
+        weight = weight * (1 - p_true).detach() ** focal_gamma
+    return F.binary_cross_entropy_with_logits(logit, target, weight=weight)
 
 
 def validation_loss(model: TimeContrastStreamSpotter, val: Sequences, warmup: int,
-                    pos_weight: float) -> float:
+                    pos_weight: float, focal_gamma: float = 0.0) -> float:
     """The mean training loss over whole validation tracks (eval mode)."""
     model.eval()
     with torch.no_grad():
         losses = [sequence_loss(model, x[None].float(), y[None], w[None], warmup,
-                                pos_weight).item()
+                                pos_weight, focal_gamma).item()
                   for x, y, w in zip(val.xc, val.labels, val.weights, strict=True)]
     model.train()
     return float(np.mean(losses))
@@ -213,6 +221,7 @@ def train(cfg: dict, base: Path) -> Path:
         val = sequences(model, vtracks, [track_features(model, t) for t in vtracks])
     best: tuple[float, dict, int] | None = None
     noise = float(cfg.get("feature_noise", 0.0))
+    focal = float(cfg.get("focal_gamma", 0.0))
     model.train()
     ema = None
     t0 = time.monotonic()
@@ -221,7 +230,7 @@ def train(cfg: dict, base: Path) -> Path:
         if noise:
             xc = xc + noise * torch.randn_like(xc)
         loss = sequence_loss(model, xc, labels, weights, warmup,
-                             float(cfg.get("pos_weight", 3.0)))
+                             float(cfg.get("pos_weight", 3.0)), focal)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -229,7 +238,8 @@ def train(cfg: dict, base: Path) -> Path:
         sched.step()
         ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
         if val is not None and (step + 1) % int(cfg.get("eval_every", 50)) == 0:
-            vloss = validation_loss(model, val, warmup, float(cfg.get("pos_weight", 3.0)))
+            vloss = validation_loss(model, val, warmup, float(cfg.get("pos_weight", 3.0)),
+                                    focal)
             if best is None or vloss < best[0]:
                 best = (vloss, {k: v.clone() for k, v in model.state_dict().items()}, step + 1)
             print(f"step {step + 1} val loss {vloss:.4f} (best {best[0]:.4f} at {best[2]})",
@@ -251,6 +261,20 @@ def train(cfg: dict, base: Path) -> Path:
     return onnx_path
 
 
+RECIPE_KEYS = frozenset({
+    "model", "data", "scenes", "val", "out", "seed", "threads", "steps", "budget_minutes",
+    "eval_every", "batch", "length", "warmup", "lr", "weight_decay", "pos_weight",
+    "macro_weight", "focal_gamma", "flip", "feature_noise"})
+
+
+def check_recipe(cfg: dict, path: Path) -> None:
+    """A misspelt recipe key fails here with its YAML path, not silently as a default."""
+    unknown = sorted(set(cfg) - RECIPE_KEYS)
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(sorted(RECIPE_KEYS))})")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="train the learned spotter (SYNTHETIC data)")
     ap.add_argument("--config", type=Path, required=True)
@@ -266,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         print(export_onnx(model, a.export.with_suffix(".onnx"), {}))
         return 0
     cfg, _ = read_yaml(a.config)
+    check_recipe(cfg, a.config)
     if a.steps:
         cfg["steps"] = a.steps
     # Paths in the recipe are relative to the repository root (where pyproject.toml is).
