@@ -89,3 +89,31 @@ def test_recall_tables_label_each_cached_event_with_its_action_units(tmp_path: P
     table = recall_table(rows)
     assert "AU12                     0/1" in table and "AU1+AU2                  1/1" in table
     assert table.splitlines()[-1].split()[-1] == "1/2"
+
+
+def test_event_weights_scale_only_the_ticks_of_the_named_action_units(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``event_weights`` in a spotter recipe: the ticks of a lone AU12 on a talking face
+    weigh more, the other event's and the background's do not."""
+    pytest.importorskip("torch")
+    import train.spotter.recall as recall
+    from train.spotter.fit import weigh_events
+
+    need_media()
+    events = (scripted_micro(30.0, onset_ms=500.0, aus=("AU12",), px=1.2),
+              scripted_micro(30.0, onset_ms=2000.0, aus=("AU1", "AU2"), px=2.7))
+    job = CanonicalJob("w30", seed=6, fps=30.0, seconds=3.0, distractors=False, script=events)
+    path = cache_canonical(job, tmp_path, [astronaut()])
+    scene = make_scene(job, [astronaut()])
+    monkeypatch.setattr(recall, "scene_of", lambda p: scene)
+    (track,) = tick_tracks(path, 40.0)
+    weigh_events([track], {"AU12": 4.0}, 40.0)      # the astronaut is still: nothing
+    assert (track.weights == 1.0).all()
+    monkeypatch.setattr(recall, "planned_micro",
+                        lambda s, p: (list(planned_micro(s, p)[0]), True))
+    weigh_events([track], {"AU12": 4.0}, 40.0)
+    t_ms = track.ticks_ns / 1e6
+    heavy = track.weights == 4.0
+    assert heavy.any() and (track.labels[heavy] == 1).all()
+    assert (t_ms[heavy] >= 480).all() and (t_ms[heavy] <= 820).all()
+    assert (track.weights[~heavy] == 1.0).all() and track.labels[~heavy].sum() > 0

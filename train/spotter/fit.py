@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from pipeline.config import read_yaml
 from train.models.time_contrast import TimeContrastStreamSpotter, ema_contrast
-from train.spotter.ticks import TickTrack, load_dirs
+from train.spotter.ticks import TickTrack, event_ticks, load_dirs
 
 
 @dataclass
@@ -48,6 +48,30 @@ def track_features(model: TimeContrastStreamSpotter, track: TickTrack) -> torch.
     windows = faces.unfold(0, model.window, 1).permute(0, 3, 1, 2)   # (K, W, S, S)
     out = [model.raw_features(windows[i:i + 512]) for i in range(0, len(windows), 512)]
     return torch.cat(out, 0)
+
+
+def weigh_events(tracks: list[TickTrack], weights: dict[str, float], tick_ms: float) -> None:
+    """Scale the tick weights of the micro-expressions of TALKING faces whose action units
+    (``"AU12"``, ``"AU6+AU12"``: joined by ``+``) are in ``weights``: a class-balanced
+    loss for the events speech hides (the scenes are replanned to learn their action
+    units, :mod:`train.spotter.recall`)."""
+    from train.spotter.recall import planned_micro, scene_of
+
+    tick_ns = round(tick_ms * 1e6)
+    counts: dict[str, int] = {}
+    for t in tracks:
+        if t.source is None or not len(t.micro):
+            continue
+        events, talking = planned_micro(scene_of(t.source), t.source)
+        if not talking:
+            continue
+        for e, span in zip(events, t.micro, strict=True):
+            key = "+".join(e.aus)
+            if key in weights:
+                on = event_ticks(t, (int(span[0]), int(span[1])), tick_ns)
+                t.weights[on] *= float(weights[key])
+                counts[key] = counts.get(key, 0) + 1
+    print(f"event weights {weights} on talking faces: {counts}", flush=True)
 
 
 def sequences(model: TimeContrastStreamSpotter, tracks: list[TickTrack],
@@ -193,6 +217,8 @@ def train(cfg: dict, base: Path) -> Path:
     t0 = time.monotonic()
     tracks = load_dirs([base / d for d in cfg["data"]], model.tick_ms,
                        float(cfg.get("macro_weight", 0.3)), cfg.get("scenes"))
+    if cfg.get("event_weights"):
+        weigh_events(tracks, dict(cfg["event_weights"]), model.tick_ms)
     raw = [track_features(model, t) for t in tracks]
     ticks = sum(len(x) for x in raw)
     total = sum(x.double().sum(0) for x in raw)
@@ -264,7 +290,7 @@ def train(cfg: dict, base: Path) -> Path:
 RECIPE_KEYS = frozenset({
     "model", "data", "scenes", "val", "out", "seed", "threads", "steps", "budget_minutes",
     "eval_every", "batch", "length", "warmup", "lr", "weight_decay", "pos_weight",
-    "macro_weight", "focal_gamma", "flip", "feature_noise"})
+    "macro_weight", "focal_gamma", "event_weights", "flip", "feature_noise"})
 
 
 def check_recipe(cfg: dict, path: Path) -> None:

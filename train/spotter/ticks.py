@@ -29,6 +29,13 @@ class TickTrack:
     weights: np.ndarray       # float32 (K,)
     micro: np.ndarray         # int64 (M, 2) GT micro spans, ns
     video_ms: float
+    source: Path | None = None  # the cached scene it was read from
+
+
+def event_ticks(track: TickTrack, span: tuple[int, int], tick_ns: int) -> np.ndarray:
+    """bool (K,): the ticks of ``track`` that one GT span labels positive (the rule of the
+    labels: at least half the tick inside)."""
+    return _cover(track.ticks_ns, np.asarray([span]), tick_ns // 2) >= 0.5
 
 
 def _cover(ticks: np.ndarray, spans: np.ndarray, half: int) -> np.ndarray:
@@ -59,7 +66,7 @@ def tick_tracks(path: Path, tick_ms: float, macro_weight: float = 0.3) -> list[T
         labels = (_cover(t, d["micro"], half) >= 0.5).astype(np.float32)
         weights = np.where(_cover(t, d["macro"], half) > 0, macro_weight, 1.0).astype(np.float32)
         out.append(TickTrack(f"{path.stem}/{track}", t, faces, labels, weights,
-                             d["micro"], float(d["video_ms"])))
+                             d["micro"], float(d["video_ms"]), path))
     return out
 
 
