@@ -162,7 +162,9 @@ class Supervisor:
 
     def _sink_progress(self, sid: str) -> int:
         """Where the last stage says ``sid`` must be re-read from (its last watermark; 0
-        before the first), or STREAM_ENDED."""
+        before the first), or STREAM_ENDED. A valid config has one last stage (a stage
+        feeds one stage and every stage carries every stream, :mod:`pipeline.config`);
+        the loop reads that one's replica for ``sid``."""
         progress = 0
         for sink in self.sinks:
             replica = self.cfg.shard_of(sink, sid)
