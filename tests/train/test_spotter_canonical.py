@@ -69,15 +69,20 @@ def test_a_planted_micro_expression_is_labelled_and_visible(tmp_path: Path, fps:
     assert change[brows].mean() < noise[brows].mean() + 0.5
 
 
-def test_recall_tables_label_each_cached_event_with_its_action_units(tmp_path: Path) -> None:
-    """train.spotter.recall replans a cached scene to learn what each GT event was; a
-    cache whose GT no longer matches the plan is refused, not mislabelled."""
+def _two_event_scene(tmp_path: Path):
+    """A cached 3 s astronaut scene with a lone AU12 (0.5 s) and an AU1+2 (2 s), and its
+    plan: (events, path, scene)."""
     need_media()
     events = (scripted_micro(30.0, onset_ms=500.0, aus=("AU12",), px=1.2),
               scripted_micro(30.0, onset_ms=2000.0, aus=("AU1", "AU2"), px=2.7))
     job = CanonicalJob("r30", seed=6, fps=30.0, seconds=3.0, distractors=False, script=events)
-    path = cache_canonical(job, tmp_path, [astronaut()])
-    scene = make_scene(job, [astronaut()])
+    return events, cache_canonical(job, tmp_path, [astronaut()]), make_scene(job, [astronaut()])
+
+
+def test_recall_tables_label_each_cached_event_with_its_action_units(tmp_path: Path) -> None:
+    """train.spotter.recall replans a cached scene to learn what each GT event was; a
+    cache whose GT no longer matches the plan is refused, not mislabelled."""
+    events, path, scene = _two_event_scene(tmp_path)
     planned, talking = planned_micro(scene, path)
     assert [e.aus for e in planned] == [("AU12",), ("AU1", "AU2")] and not talking
     other = make_scene(CanonicalJob("r30", seed=6, fps=30.0, seconds=3.0, distractors=False,
@@ -99,12 +104,7 @@ def test_event_weights_scale_only_the_ticks_of_the_named_action_units(
     import train.spotter.recall as recall
     from train.spotter.fit import weigh_events
 
-    need_media()
-    events = (scripted_micro(30.0, onset_ms=500.0, aus=("AU12",), px=1.2),
-              scripted_micro(30.0, onset_ms=2000.0, aus=("AU1", "AU2"), px=2.7))
-    job = CanonicalJob("w30", seed=6, fps=30.0, seconds=3.0, distractors=False, script=events)
-    path = cache_canonical(job, tmp_path, [astronaut()])
-    scene = make_scene(job, [astronaut()])
+    _, path, scene = _two_event_scene(tmp_path)
     monkeypatch.setattr(recall, "scene_of", lambda p: scene)
     (track,) = tick_tracks(path, 40.0)
     weigh_events([track], {"AU12": 4.0}, 40.0)      # the astronaut is still: nothing
