@@ -4,7 +4,10 @@ GT: a ground-truth JSON written by ``mestream synth video`` (or any JSON with
 ``fps``, ``frames`` and ``events`` rows holding ``onset_frame``, ``offset_frame``,
 ``kind``, and optionally ``stream``). PRED: JSON lines as ``mestream subscribe --json``
 prints them; ``event`` records count, with their interval. Scores micro-expressions at
-IoU >= 0.5 (MEGC), per stream and overall: precision, recall, F1, false alarms/minute.
+IoU >= 0.5 (MEGC), per stream and overall: precision, recall, F1, false alarms/minute;
+when the truth rows name their action units (``aus``, e.g. ``"AU6+AU12"``, as the
+generator and CASME II write them), also the recall per action-unit combination, which
+says what kind of movement a spotter misses.
 """
 
 from __future__ import annotations
@@ -38,7 +41,12 @@ def load_predictions(path: Path) -> dict[str, list[Any]]:
 
 
 def cmd_eval_spotting(args: argparse.Namespace) -> int:
-    from pipeline.spotting.evaluate import evaluate_spotting, frame_span_ns, timeline_png
+    from pipeline.spotting.evaluate import (
+        evaluate_spotting,
+        frame_span_ns,
+        match_spotting,
+        timeline_png,
+    )
 
     gt = json.loads(Path(args.gt).read_text())
     fps, frames = float(gt["fps"]), int(gt["frames"])
@@ -46,11 +54,18 @@ def cmd_eval_spotting(args: argparse.Namespace) -> int:
     streams = sorted({e.get("stream", gt.get("stream", "?")) for e in gt["events"]}
                      | set(preds) | ({gt["stream"]} if "stream" in gt else set()))
     rows, tp, fp, fn, minutes = [], 0, 0, 0, 0.0
+    by_aus: dict[str, list[int]] = defaultdict(lambda: [0, 0])    # found, truth
     for sid in streams:
-        spans = [frame_span_ns(e["onset_frame"], e["offset_frame"], fps) for e in gt["events"]
+        truth = [e for e in gt["events"]
                  if e.get("kind") == "micro" and e.get("stream", gt.get("stream")) == sid]
+        spans = [frame_span_ns(e["onset_frame"], e["offset_frame"], fps) for e in truth]
         micro = [p for p in preds.get(sid, []) if p.kind == "micro"]
         score = evaluate_spotting(spans, micro, frames / fps * 1000.0)
+        found = match_spotting(spans, micro)
+        for g, e in enumerate(truth):
+            if e.get("aus"):
+                by_aus[str(e["aus"])][0] += g in found
+                by_aus[str(e["aus"])][1] += 1
         rows.append((sid, len(spans), len(micro), score))
         tp, fp, fn = tp + score.tp, fp + score.fp, fn + score.fn
         minutes += frames / fps / 60.0
@@ -67,6 +82,12 @@ def cmd_eval_spotting(args: argparse.Namespace) -> int:
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     print(f"overall: precision {p:.3f}, recall {r:.3f}, F1 {f1:.3f}, "
           f"{fp / minutes if minutes else 0.0:.2f} false alarms/min (IoU >= 0.5)")
+    if by_aus:
+        print()
+        print("| action units | found | truth | recall |")
+        print("|---|---|---|---|")
+        for aus, (hit, n) in sorted(by_aus.items(), key=lambda kv: (-kv[1][1], kv[0])):
+            print(f"| {aus} | {hit} | {n} | {hit / n:.3f} |")
     return 0
 
 

@@ -10,15 +10,15 @@ from pipeline.synth.truth import ExpressionEvent, GroundTruth
 from tests.conftest import REPO, mestream
 
 
-def event(onset: int, offset: int) -> ExpressionEvent:
+def event(onset: int, offset: int, aus: tuple[str, ...] = ("AU1", "AU2")) -> ExpressionEvent:
     return ExpressionEvent(stream="cam", face=0, onset=onset, apex=onset + 2, offset=offset,
                            fps=30.0, kind="micro", label="surprise", label_set="megc3",
-                           aus=("AU1", "AU2"), intensity_px=2.0)
+                           aus=aus, intensity_px=2.0)
 
 
 def test_eval_spotting_scores_events_against_ground_truth(tmp_path) -> None:
     truth = GroundTruth("cam", 30.0, 1800, 640, 480, 0, ["x"],
-                        [event(300, 309), event(900, 909)])
+                        [event(300, 309), event(900, 909, ("AU12",))])
     truth.write(tmp_path / "gt")
     ms = 1_000_000
     preds = [  # one hit on the first event, one false alarm, plus non-event records
@@ -37,4 +37,7 @@ def test_eval_spotting_scores_events_against_ground_truth(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "| cam | 2 | 2 | 0.500 | 0.500 | 0.500 | 1.00 |" in proc.stdout
     assert "overall: precision 0.500, recall 0.500, F1 0.500" in proc.stdout
+    # Which kind of movement was missed: the lone AU12, not the brow raise.
+    assert "| AU1+AU2 | 1 | 1 | 1.000 |" in proc.stdout
+    assert "| AU12 | 0 | 1 | 0.000 |" in proc.stdout
     assert (tmp_path / "plots" / "cam.png").exists()
