@@ -117,3 +117,32 @@ def test_event_weights_scale_only_the_ticks_of_the_named_action_units(
     assert heavy.any() and (track.labels[heavy] == 1).all()
     assert (t_ms[heavy] >= 480).all() and (t_ms[heavy] <= 820).all()
     assert (track.weights[~heavy] == 1.0).all() and track.labels[~heavy].sum() > 0
+
+
+def test_speaker_corner_motion_measures_movement_along_au12() -> None:
+    """train.spotter.visibility: corners moved d px up-and-out on every other frame read as
+    a std of d px along AU12; moved sideways only (lip spreading, no lift) by d, they
+    read 0.6 d, the cosine of the two directions."""
+    from pipeline.faces.canonical import MEDIAPIPE, raw_transform
+    from train.spotter.visibility import AU12_DIRECTION, speaker_corner_motion
+
+    need_media()
+    still = astronaut()
+    m = np.asarray(raw_transform(MEDIAPIPE, still.landmarks[0].astype(np.float64), 128.0))
+    per_px = float(np.sqrt(abs(np.linalg.det(m[:2, :2]))))      # canonical px per image px
+
+    def moved(step: np.ndarray) -> BaseFace:
+        frames = []
+        for k in range(40):
+            p = still.landmarks[0].astype(np.float64).copy()
+            if k % 2:
+                p[291] += step / per_px
+                p[61] += step * np.array([-1.0, 1.0]) / per_px
+            frames.append(p)
+        return BaseFace("moved", still.path, np.repeat(still.frames, 40, axis=0),
+                        np.asarray(frames, np.float32), 25.0)
+
+    d = 2.0
+    assert speaker_corner_motion(moved(d * AU12_DIRECTION), lag=1) == pytest.approx(d, rel=0.1)
+    spread = speaker_corner_motion(moved(np.array([d, 0.0])), lag=1)
+    assert spread == pytest.approx(0.6 * d, rel=0.1)

@@ -226,12 +226,15 @@ class CanonicalRenderer:
         # aligned -> image -> base px -> canonical px of base frame b
         return self.to_canon[b] @ np.linalg.inv(to_image) @ np.linalg.inv(image_to_aligned)
 
-    def render(self, i: int, aligned_to_canon: np.ndarray) -> np.ndarray:
-        """uint8 (S, S) gray aligned face of frame ``i``."""
+    def render(self, i: int, aligned_to_canon: np.ndarray, expressions: bool = True
+               ) -> np.ndarray:
+        """uint8 (S, S) gray aligned face of frame ``i`` (without its micro / macro
+        expressions when ``expressions`` is False: what they alone change, for
+        :mod:`train.spotter.visibility`)."""
         layer, s = self.layer, self.size
         b = layer.base_index(i)
         q = (aligned_to_canon @ self._pix)[:2]                      # (2, S*S) canonical px
-        disp = self.scene.control_displacement(i)
+        disp = self.scene.control_displacement(i, expressions=expressions)
         if disp is not None:
             grid = layer.grid
             back = invert_field(layer.rbf(b).grid_field(disp), grid)
