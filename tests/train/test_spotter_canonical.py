@@ -146,3 +146,19 @@ def test_speaker_corner_motion_measures_movement_along_au12() -> None:
     assert speaker_corner_motion(moved(d * AU12_DIRECTION), lag=1) == pytest.approx(d, rel=0.1)
     spread = speaker_corner_motion(moved(np.array([d, 0.0])), lag=1)
     assert spread == pytest.approx(0.6 * d, rel=0.1)
+
+
+def test_corner_oracle_counts_hits_inside_events_and_false_alarms_outside() -> None:
+    from train.spotter.visibility import CornerTrack, corner_oracle
+
+    t = np.arange(0, 60.0, 0.04)                           # one minute of ticks
+    lift = np.zeros_like(t)
+    lift[(t > 10.1) & (t < 10.3)] = 2.0                    # inside the AU12 event
+    lift[(t > 40.0) & (t < 40.2)] = 3.0                    # in no event: a false alarm
+    au12 = scripted_micro(25.0, onset_ms=10_000.0, ms=400.0, aus=("AU12",))
+    au15 = scripted_micro(25.0, onset_ms=20_000.0, ms=400.0, aus=("AU15",))
+    track = CornerTrack(t, lift, [au12, au15], 60.0)
+    rate, found = corner_oracle([track], theta=1.0)
+    assert rate == pytest.approx(1.0) and found == {"AU12": (1, 1), "AU15": (0, 1)}
+    rate, found = corner_oracle([track], theta=2.5)
+    assert rate == pytest.approx(1.0) and found["AU12"] == (0, 1)

@@ -13,6 +13,14 @@ Two measurements behind the spotting README's "What limits it":
    and 291, in the 128 px canonical face) moved along AU12's direction (up and out,
    both corners together) over a few frames: the "noise" a lone AU12 of 1-3 px must
    stand out from (landmark jitter included).
+3. :func:`corner_oracle`: an IDEAL lip-corner detector, given the exact corner positions
+   of each scene (the base video's landmarks plus the planted expression, blink and
+   speech displacement: no pixels, no aligner) and no head motion. Its signal is the
+   corners' position along AU12, smoothed over ``smooth`` ticks, minus the larger of its
+   medians 100-600 ms before and 250-750 ms after (an ME rises and returns); a run above
+   ``theta`` px is a detection, a hit when its peak lies in a micro event (100 ms before
+   to 200 ms after), a false alarm when it lies in no event. What it finds at ~1 false
+   alarm a minute bounds what any corner-based spotter can find on these faces.
 
 Run (needs ``data/spotter/bases.npz``, :func:`train.spotter.canonical.cache_bases`)::
 
@@ -30,12 +38,14 @@ import numpy as np
 from pipeline.faces.canonical import MEDIAPIPE, raw_transform
 from pipeline.spotting.learned_input import face_input
 from pipeline.synth.base_faces import BaseFace
+from pipeline.synth.face_layer import CONTROL_ROW
 from train.spotter.canonical import (
     CANONICAL_TAG,
     CanonicalRenderer,
     canonical_jobs,
     load_bases,
     make_scene,
+    tick_frames,
 )
 
 CELLS = 16
@@ -117,10 +127,93 @@ def speaker_corner_motion(base: BaseFace, lag: int) -> float:
     return float((along / 2).std())
 
 
+@dataclass(frozen=True)
+class CornerTrack:
+    """One talking scene: tick times (s), the corner signal (px) and the scene's events."""
+
+    t: np.ndarray
+    lift: np.ndarray
+    events: list
+    seconds: float
+
+
+def corner_tracks(scenes: int = 60, smooth: int = 3) -> list[CornerTrack]:
+    """:func:`corner_oracle`'s signal for the talking faces among the first ``scenes``
+    canonical 30 fps training scenes with events."""
+    bases = load_bases()
+    jobs = [j for j in canonical_jobs("train") + canonical_jobs("train2")
+            if j.fps == 30.0 and not j.plain and j.events_per_minute > 0][:scenes]
+    left, right = CONTROL_ROW[61], CONTROL_ROW[291]
+    mirror = AU12_DIRECTION * np.array([-1.0, 1.0])
+    out = []
+    for job in jobs:
+        scene = make_scene(job, bases)
+        layer = scene.layers[0]
+        if layer.base.still:
+            continue
+        frames = tick_frames(scene.total or 0, job.fps)
+        along = []
+        for i in frames:
+            p = layer.canonical_points(layer.base_index(i))
+            d = scene.control_displacement(i)
+            cl, cr = p[61].copy(), p[291].copy()
+            if d is not None:
+                cl, cr = cl + d[left], cr + d[right]
+            along.append((cl @ mirror + cr @ AU12_DIRECTION) / 2)
+        x = np.asarray(along)
+        if smooth > 1:
+            x = np.convolve(np.pad(x, (smooth // 2, smooth - 1 - smooth // 2), mode="edge"),
+                            np.ones(smooth) / smooth, mode="valid")
+        t = np.asarray(frames) / job.fps
+        lift = np.zeros_like(x)
+        for k in range(len(t)):
+            before = (t >= t[k] - 0.6) & (t <= t[k] - 0.1)
+            after = (t >= t[k] + 0.25) & (t <= t[k] + 0.75)
+            if before.sum() > 2 and after.sum() > 2:
+                lift[k] = x[k] - max(np.median(x[before]), np.median(x[after]))
+        out.append(CornerTrack(t, lift, [e for e in scene.truth.events if e.face == 0],
+                               (scene.total or 0) / job.fps))
+    return out
+
+
+def corner_oracle(tracks: list[CornerTrack], theta: float
+                  ) -> tuple[float, dict[str, tuple[int, int]]]:
+    """False alarms a minute and (found, total) micro events by action units at ``theta``."""
+    hits: set[int] = set()
+    false_alarms = 0
+    for tr in tracks:
+        above = tr.lift > theta
+        k = 0
+        while k < len(above):
+            if not above[k]:
+                k += 1
+                continue
+            j = k
+            while j < len(above) and above[j]:
+                j += 1
+            peak = tr.t[k + int(np.argmax(tr.lift[k:j]))]
+            inside = [e for e in tr.events
+                      if e.onset / e.fps - 0.1 <= peak <= e.offset / e.fps + 0.2]
+            false_alarms += not inside
+            hits |= {id(e) for e in inside if e.kind == "micro"}
+            k = j
+    found: dict[str, tuple[int, int]] = {}
+    for tr in tracks:
+        for e in tr.events:
+            if e.kind == "micro":
+                key = "+".join(e.aus)
+                f, n = found.get(key, (0, 0))
+                found[key] = (f + (id(e) in hits), n + 1)
+    minutes = sum(tr.seconds for tr in tracks) / 60
+    return false_alarms / minutes if minutes else 0.0, found
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=8, help="mouth events to render")
     ap.add_argument("--lag", type=int, default=4, help="frames (GRID: 25 fps) for 2.")
+    ap.add_argument("--scenes", type=int, default=60,
+                    help="canonical 30 fps training scenes for 3. (talking ones are used)")
     a = ap.parse_args(argv)
     print("| scene | action units | apex px | face px | event alone, strongest cell "
           "| speech + head, same cell, onset -> apex |")
@@ -134,6 +227,17 @@ def main(argv: list[str] | None = None) -> int:
     for base in load_bases():
         if not base.still:
             print(f"| {base.subject} | {speaker_corner_motion(base, a.lag):.2f} |")
+    print()
+    tracks = corner_tracks(a.scenes)
+    minutes = sum(tr.seconds for tr in tracks) / 60
+    print(f"ideal lip-corner detector on {len(tracks)} talking scenes ({minutes:.0f} min):")
+    print("| theta px (128) | false alarms/min | lone AU12 | lone AU15 | AU6+AU12 |")
+    print("|---|---|---|---|---|")
+    for theta in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0):
+        rate, found = corner_oracle(tracks, theta)
+        cells = [f"{found.get(k, (0, 0))[0]}/{found.get(k, (0, 0))[1]}"
+                 for k in ("AU12", "AU15", "AU6+AU12")]
+        print(f"| {theta:.1f} | {rate:.1f} | " + " | ".join(cells) + " |")
     return 0
 
 
