@@ -41,6 +41,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from pipeline.windowing import interpolation_weights
 from train.datasets.sample import Sample
 
 logger = logging.getLogger(__name__)
@@ -209,30 +210,22 @@ def align_frames(sample: Sample, first: int, last: int, params: AlignParams,
     return aligned
 
 
-def resample_indices(n: int, frames: int) -> np.ndarray:
-    """Fractional source positions of ``frames`` output frames spread evenly over ``n``.
-
-    Example:
-        >>> resample_indices(5, 3).tolist()
-        [0.0, 2.0, 4.0]
-    """
-    if n == 1:
-        return np.zeros(frames)
-    return np.linspace(0.0, n - 1.0, frames)
-
-
 def interpolate(stack: np.ndarray, frames: int) -> np.ndarray:
-    """Linear temporal interpolation of ``(n, H, W)`` uint8 to ``(frames, H, W)`` uint8.
+    """Linear temporal interpolation of ``(n, H, W)`` uint8 to ``(frames, H, W)`` uint8,
+    frames evenly spread from the first to the last: the serving path's resampling
+    (:meth:`pipeline.windowing.ClipWindow.clip`, linear in time) on frame indices, so a
+    constant-rate training clip is resampled exactly as the spot stage resamples it.
 
     Example:
         >>> x = np.stack([np.full((2, 2), v, np.uint8) for v in (0, 100)])
         >>> interpolate(x, 3)[:, 0, 0].tolist()
         [0, 50, 100]
     """
-    pos = resample_indices(len(stack), frames)
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, len(stack) - 1)
-    w = (pos - lo)[:, None, None]
+    if len(stack) == 1:
+        return np.repeat(stack, frames, axis=0)
+    pos = np.arange(len(stack), dtype=np.float64)
+    lo, hi, w = interpolation_weights(pos, np.linspace(0.0, len(stack) - 1.0, frames))
+    w = w.reshape(-1, *([1] * (stack.ndim - 1)))
     out = stack[lo].astype(np.float32) * (1 - w) + stack[hi].astype(np.float32) * w
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 

@@ -55,6 +55,22 @@ def test_interpolate_is_linear() -> None:
     assert interpolate(x, 5)[:, 0, 0].tolist() == [0, 5, 10, 15, 20]
 
 
+@pytest.mark.parametrize("n, frames", [(1, 18), (7, 18), (40, 24), (96, 18)])
+def test_training_clips_are_resampled_as_the_spot_stage_resamples(n, frames) -> None:
+    """A constant-rate clip becomes the same T frames in training (frame indices) as in
+    the serving window (pts, linear in time): the classifier sees one resampling."""
+    from pipeline.windowing import ClipWindow
+
+    rng = np.random.default_rng(n)
+    stack = rng.integers(0, 256, (n, 16, 16)).astype(np.uint8)
+    window = ClipWindow(history_ms=60_000)
+    for i, face in enumerate(stack):
+        window.append(i * 33_333_333, i, face, face[:8, :8], face[8:, 8:])
+    served = window.clip(0, (n - 1) * 33_333_333, frames)
+    assert served is not None
+    np.testing.assert_array_equal(interpolate(stack, frames), served.face)
+
+
 def test_no_face_in_any_frame_names_the_clip(tmp_path) -> None:
     frames = []
     for i in range(3):
