@@ -21,6 +21,7 @@ import numpy as np
 from pipeline import wire
 from pipeline.batching import DynamicBatcher
 from pipeline.clip_tensor import model_input
+from pipeline.config import PipelineConfig
 from pipeline.stage import Stage
 from pipeline.wire import Message
 
@@ -34,6 +35,33 @@ class PendingClip:
 def softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def serving_alignment(config: PipelineConfig, stage: str) -> tuple[str, str] | None:
+    """(name, ``alignment.stabilise``) of the align stage feeding ``stage``, or None."""
+    name = config.upstream(stage)
+    while name is not None:
+        cfg = config.stages[name]
+        if cfg.type == "align":
+            return name, cfg.alignment.stabilise
+        name = config.upstream(name)
+    return None
+
+
+def alignment_mismatch(preparation: dict[str, Any], served: tuple[str, str] | None
+                       ) -> str | None:
+    """A warning when the model's training clips were stabilised differently from the
+    faces this pipeline aligns (the model's ``mestream.preparation``): a 3D-CNN trained on
+    clips registered to their first frame (``hold``) sees the residual jitter of a
+    ``one_euro`` alignment as motion, so its classes are less reliable than its test
+    figures say."""
+    trained = preparation.get("stabilise")
+    if not trained or served is None or served[1] == trained:
+        return None
+    return (f"the model's training clips were aligned with stabilise: {trained}; stage "
+            f"{served[0]!r} aligns with stabilise: {served[1]}: expect class scores below "
+            f"the model's test figures (set {served[0]}.alignment.stabilise: {trained} "
+            f"where the spotter allows it)")
 
 
 class ClassifyStage(Stage):
@@ -50,6 +78,10 @@ class ClassifyStage(Stage):
         self.trained_on = meta.get("mestream.trained_on", "unknown")
         preparation = json.loads(meta.get("mestream.preparation", "{}") or "{}")
         self.reference = str(preparation.get("reference", "none"))
+        mismatch = alignment_mismatch(preparation, serving_alignment(self.ctx.config,
+                                                                     self.ctx.name))
+        if mismatch:
+            self.log.warning("%s", mismatch)
         self.model_info = {
             "id": Path(s.model).name, "arch": meta.get("mestream.arch", "?"),
             "backend": self.engine.backend, "precision": self.engine.precision,

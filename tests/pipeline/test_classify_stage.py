@@ -129,3 +129,27 @@ def test_bundled_torch_program_matches_onnx_runtime() -> None:
     finally:
         ort_engine.close()
         torch_engine.close()
+
+
+def test_a_model_trained_on_other_alignment_is_flagged() -> None:
+    """The demo aligns with one_euro (what the learned spotter needs) while the bundled
+    classifier was trained on first-frame-registered clips: the classify stage says so."""
+    import json
+
+    import onnx
+
+    from pipeline.config import load_config
+    from pipeline.stages.classify import alignment_mismatch, serving_alignment
+
+    config = load_config(REPO / "configs" / "demo.yaml")
+    served = serving_alignment(config, "classify")
+    assert served == ("align", "one_euro")
+    meta = {p.key: p.value for p in onnx.load(
+        REPO / "pipeline" / "weights" / "stcnn_synth_casme2.onnx").metadata_props}
+    preparation = json.loads(meta["mestream.preparation"])
+    warning = alignment_mismatch(preparation, served)
+    assert warning is not None and "stabilise: hold" in warning
+    assert "align.alignment.stabilise: hold" in warning
+    assert alignment_mismatch(preparation, ("align", "hold")) is None
+    assert alignment_mismatch({}, served) is None             # a model that does not say
+    assert serving_alignment(config, "align") is None
