@@ -81,3 +81,22 @@ def test_bad_recipe_exits_2(tmp_path) -> None:
     path.write_text("model: {name: stcnn}\n")
     run = mestream_train(str(path))
     assert run.returncode == 2 and f"{path}" in run.stderr and "data" in run.stderr
+
+
+def test_prep_shift_rescores_the_run_and_changes_only_the_preparation(recipe) -> None:
+    """train.prep_shift: with no shift it reproduces the run's own pooled figures (same
+    folds, same checkpoints); a shift outside preparation.* is refused."""
+    from train.prep_shift import shifted_results
+
+    path, out = recipe
+    if not (out / "results.json").exists():
+        assert mestream_train(str(path)).returncode == 0
+    results = json.loads((out / "results.json").read_text())
+    same = shifted_results(path, [])
+    for seed, got in same["seeds"].items():
+        assert got["confusion"] == results["seeds"][seed]["confusion"]
+    shifted = shifted_results(path, ["preparation.stabilise=one_euro"])
+    assert shifted["prepared_with"] == ["preparation.stabilise=one_euro"]
+    assert sum(map(sum, shifted["seeds"]["0"]["confusion"])) == 4
+    with pytest.raises(ValueError, match="only preparation"):
+        shifted_results(path, ["epochs=3"])
