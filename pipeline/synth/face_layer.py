@@ -57,10 +57,9 @@ full-frame warp is the largest cost of a frame, and a GRID clip has 75 frames.""
 _CONTROL = np.array(CONTROL_INDICES)
 CONTROL_ROW = {idx: k for k, idx in enumerate(CONTROL_INDICES)}
 """Row of a MediaPipe landmark in the control-point arrays (displacements)."""
-_ROW = CONTROL_ROW
-_BLINK_UP = np.array([_ROW[u] for u, _ in BLINK_PAIRS])
-_BLINK_LO = np.array([_ROW[lo] for _, lo in BLINK_PAIRS])
-_IRIS = np.array([_ROW[IRIS[0][0]], _ROW[IRIS[1][0]]])
+_BLINK_UP = np.array([CONTROL_ROW[u] for u, _ in BLINK_PAIRS])
+_BLINK_LO = np.array([CONTROL_ROW[lo] for _, lo in BLINK_PAIRS])
+_IRIS = np.array([CONTROL_ROW[IRIS[0][0]], CONTROL_ROW[IRIS[1][0]]])
 
 
 class FaceLayer:

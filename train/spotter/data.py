@@ -102,10 +102,17 @@ def scene_jobs(which: str) -> list[SceneJob]:
     return jobs
 
 
+def scene_of_job(job: SceneJob):  # -> SyntheticScene
+    """The planned synthetic scene of ``job`` (rendering is lazy: planning only)."""
+    from pipeline.synth.scene import SceneSpec, SyntheticScene
+
+    return SyntheticScene(SceneSpec(seed=job.seed, fps=job.fps, seconds=job.seconds,
+                                    faces=list(FACES), events_per_minute=job.events_per_minute))
+
+
 def cache_scene(job: SceneJob, out: Path) -> Path:
     """Render (or read), align and save one scene; skipped when its file exists."""
     from pipeline.spotting.offline import aligned_face_frames
-    from pipeline.synth.scene import SceneSpec, SyntheticScene
 
     path = out / f"{job.name}.npz"
     if path.exists():
@@ -113,9 +120,7 @@ def cache_scene(job: SceneJob, out: Path) -> Path:
     micro: list[tuple[int, int]] = []
     macro: list[tuple[int, int]] = []
     if job.clip is None:
-        spec = SceneSpec(seed=job.seed, fps=job.fps, seconds=job.seconds,
-                         faces=list(FACES), events_per_minute=job.events_per_minute)
-        scene = SyntheticScene(spec)
+        scene = scene_of_job(job)
         frames = scene.frames()
         for e in scene.truth.events:
             if e.face == 0:

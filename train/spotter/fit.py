@@ -59,10 +59,13 @@ def weigh_events(tracks: list[TickTrack], weights: dict[str, float], tick_ms: fl
 
     tick_ns = round(tick_ms * 1e6)
     counts: dict[str, int] = {}
+    plans: dict[Path, tuple[list, bool]] = {}    # a scene's tracks share its plan
     for t in tracks:
         if t.source is None or not len(t.micro):
             continue
-        events, talking = planned_micro(scene_of(t.source), t.source)
+        if t.source not in plans:
+            plans[t.source] = planned_micro(scene_of(t.source), t.source)
+        events, talking = plans[t.source]
         if not talking:
             continue
         for e, span in zip(events, t.micro, strict=True):

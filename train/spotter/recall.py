@@ -46,37 +46,37 @@ class PlannedMicro:
     found: bool
 
 
-def _production_job(name: str):  # -> SceneJob | None
+@functools.cache
+def _jobs_by_name() -> dict[str, tuple[str, object]]:
+    """Every named cached-scene job: name -> ("canonical" | "production", job)."""
+    from train.spotter.canonical import canonical_jobs
     from train.spotter.data import scene_jobs
 
+    jobs: dict[str, tuple[str, object]] = {}
     for which in ("train", "val", "test", "test2", "test3", "test4", "test5", "compare",
                   "align_check"):
-        for job in scene_jobs(which):
-            if job.name == name:
-                return job
-    return None
+        jobs.update({j.name: ("production", j) for j in scene_jobs(which)
+                     if j.clip is None})
+    for which in ("train", "train2", "smoke"):
+        jobs.update({j.name: ("canonical", j) for j in canonical_jobs(which)})
+    return jobs
 
 
 def scene_of(path: Path):  # -> SyntheticScene
     """The planned scene of a cached ``.npz``, from the job of that name."""
-    from pipeline.synth.scene import SceneSpec, SyntheticScene
-
     d = np.load(path)
-    name = path.stem
-    if "generator" in d.files and str(d["generator"]) == "canonical":
-        from train.spotter.canonical import canonical_jobs, make_scene
+    canonical = "generator" in d.files and str(d["generator"]) == "canonical"
+    kind, job = _jobs_by_name().get(path.stem, ("", None))
+    if kind != ("canonical" if canonical else "production"):
+        raise ValueError(f"{path}: no {'canonical' if canonical else 'synthetic scene'} "
+                         f"job named {path.stem!r}")
+    if canonical:
+        from train.spotter.canonical import make_scene
 
-        jobs = {j.name: j for s in ("train", "train2", "smoke") for j in canonical_jobs(s)}
-        if name not in jobs:
-            raise ValueError(f"{path}: no canonical job named {name!r}")
-        return make_scene(jobs[name], _canonical_bases())
-    from train.spotter.data import FACES
+        return make_scene(job, _canonical_bases())
+    from train.spotter.data import scene_of_job
 
-    job = _production_job(name)
-    if job is None or job.clip is not None:
-        raise ValueError(f"{path}: no synthetic scene job named {name!r}")
-    return SyntheticScene(SceneSpec(seed=job.seed, fps=job.fps, seconds=job.seconds,
-                                    faces=list(FACES), events_per_minute=job.events_per_minute))
+    return scene_of_job(job)
 
 
 def planned_micro(scene, path: Path) -> tuple[list[ExpressionEvent], bool]:

@@ -35,7 +35,12 @@ class TickTrack:
 def event_ticks(track: TickTrack, span: tuple[int, int], tick_ns: int) -> np.ndarray:
     """bool (K,): the ticks of ``track`` that one GT span labels positive (the rule of the
     labels: at least half the tick inside)."""
-    return _cover(track.ticks_ns, np.asarray([span]), tick_ns // 2) >= 0.5
+    return _positive(track.ticks_ns, np.asarray([span]), tick_ns // 2)
+
+
+def _positive(ticks: np.ndarray, spans: np.ndarray, half: int) -> np.ndarray:
+    """bool: at least half of each tick lies inside one of ``spans``."""
+    return _cover(ticks, spans, half) >= 0.5
 
 
 def _cover(ticks: np.ndarray, spans: np.ndarray, half: int) -> np.ndarray:
@@ -63,7 +68,7 @@ def tick_tracks(path: Path, tick_ms: float, macro_weight: float = 0.3) -> list[T
         t = np.asarray([k for k, _ in ticks], np.int64)
         faces = d["faces"][[i for _, i in ticks]]
         half = sampler.tick_ns // 2
-        labels = (_cover(t, d["micro"], half) >= 0.5).astype(np.float32)
+        labels = _positive(t, d["micro"], half).astype(np.float32)
         weights = np.where(_cover(t, d["macro"], half) > 0, macro_weight, 1.0).astype(np.float32)
         out.append(TickTrack(f"{path.stem}/{track}", t, faces, labels, weights,
                              d["micro"], float(d["video_ms"]), path))

@@ -77,7 +77,9 @@ def event_visibility(events: int = 8, aus: tuple[tuple[str, ...], ...] = MOUTH_A
     bases = load_bases()
     out: list[EventVisibility] = []
     for job in canonical_jobs("train"):
-        if job.fps != 30.0 or job.plain or len(out) >= 2 * events:
+        if len(out) >= 2 * events:
+            break
+        if job.fps != 30.0 or job.plain:
             continue
         scene = make_scene(job, bases)
         if scene.layers[0].base.still:
@@ -97,17 +99,15 @@ def event_visibility(events: int = 8, aus: tuple[tuple[str, ...], ...] = MOUTH_A
             if i in frames:
                 transforms[i] = m
         for e in wanted:
-            with_apex = renderer.render(e.apex, transforms[e.apex]).astype(np.float64)
-            bare_apex = renderer.render(e.apex, transforms[e.apex], False).astype(np.float64)
-            bare_onset = renderer.render(e.onset, transforms[e.onset], False).astype(np.float64)
+            renders = (renderer.render(e.apex, transforms[e.apex]),
+                       renderer.render(e.apex, transforms[e.apex], False),
+                       renderer.render(e.onset, transforms[e.onset], False))
             for size in (128, 64):
-                def at(x: np.ndarray, size: int = size) -> np.ndarray:
-                    if size == x.shape[0]:
-                        return x
-                    return face_input(x.astype(np.uint8), size).astype(np.float64)
-                event = _cells(at(with_apex) - at(bare_apex))
+                with_apex, bare_apex, bare_onset = (
+                    face_input(r, size).astype(np.float64) for r in renders)
+                event = _cells(with_apex - bare_apex)
                 k = np.unravel_index(int(event.argmax()), event.shape)
-                rest = _cells(at(bare_apex) - at(bare_onset))
+                rest = _cells(bare_apex - bare_onset)
                 out.append(EventVisibility(job.name, "+".join(e.aus), e.intensity_px, size,
                                            float(event[k]), float(rest[k])))
     return out
@@ -120,11 +120,15 @@ def speaker_corner_motion(base: BaseFace, lag: int) -> float:
     for p in base.landmarks.astype(np.float64):
         m = np.asarray(raw_transform(MEDIAPIPE, p, 128.0))
         pts.append(p @ m[:2, :2].T + m[:2, 2])
-    q = np.asarray(pts)
-    left, right = q[:, 61], q[:, 291]
+    along = _along_au12(*np.asarray(pts)[:, (61, 291)].transpose(1, 0, 2))
+    return float((along[lag:] - along[:-lag]).std())
+
+
+def _along_au12(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """(..., 2) corner positions -> their mean position along AU12's pull (each corner
+    up and outward), px."""
     mirror = AU12_DIRECTION * np.array([-1.0, 1.0])
-    along = ((left[lag:] - left[:-lag]) @ mirror + (right[lag:] - right[:-lag]) @ AU12_DIRECTION)
-    return float((along / 2).std())
+    return (left @ mirror + right @ AU12_DIRECTION) / 2
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,6 @@ def corner_tracks(scenes: int = 60, smooth: int = 3) -> list[CornerTrack]:
     jobs = [j for j in canonical_jobs("train") + canonical_jobs("train2")
             if j.fps == 30.0 and not j.plain and j.events_per_minute > 0][:scenes]
     left, right = CONTROL_ROW[61], CONTROL_ROW[291]
-    mirror = AU12_DIRECTION * np.array([-1.0, 1.0])
     out = []
     for job in jobs:
         scene = make_scene(job, bases)
@@ -159,7 +162,7 @@ def corner_tracks(scenes: int = 60, smooth: int = 3) -> list[CornerTrack]:
             cl, cr = p[61].copy(), p[291].copy()
             if d is not None:
                 cl, cr = cl + d[left], cr + d[right]
-            along.append((cl @ mirror + cr @ AU12_DIRECTION) / 2)
+            along.append(_along_au12(cl, cr))
         x = np.asarray(along)
         if smooth > 1:
             x = np.convolve(np.pad(x, (smooth // 2, smooth - 1 - smooth // 2), mode="edge"),
