@@ -58,7 +58,7 @@ def scene_jobs(which: str) -> list[SceneJob]:
     """The named sets. Seeds: train 1000+, validation 500-519, test 300-319 / 300-309 and
     the comparison seeds 100-109 (the flow table's), fresh test seeds 320-339 / 320-329
     (``test2``), 340-359 / 330-339 (``test3``), 360-379 / 360-369 (``test4``) and 380-399 /
-    380-389 (``test5``); no seed is in two sets."""
+    380-389 (``test5``) and 400-419 / 400-409 (``test6``); no seed is in two sets."""
     jobs: list[SceneJob] = []
     if which == "train":
         for s in range(1000, 1048):   # 30 fps, more events than the test scenes
@@ -86,6 +86,8 @@ def scene_jobs(which: str) -> list[SceneJob]:
         jobs = _test_set(range(360, 380), range(360, 370))
     elif which == "test5":   # fresh test seeds for the round after test4 was read
         jobs = _test_set(range(380, 400), range(380, 390))
+    elif which == "test6":   # fresh test seeds for the round after test5 was read
+        jobs = _test_set(range(400, 420), range(400, 410))
     elif which == "compare":
         for s in range(100, 110):
             jobs.append(SceneJob(f"s{s}_30", s, 30.0, 30.0, 12.0))
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("data/spotter"))
     ap.add_argument("--set", action="append", required=True,
                     choices=["train", "val", "test", "test2", "test3", "test4", "test5",
-                             "compare", "grid", "align_check"])
+                             "test6", "compare", "grid", "align_check"])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--only", help="only the scenes whose name matches (fnmatch)")
     a = ap.parse_args(argv)

@@ -53,7 +53,7 @@ def _jobs_by_name() -> dict[str, tuple[str, object]]:
     from train.spotter.data import scene_jobs
 
     jobs: dict[str, tuple[str, object]] = {}
-    for which in ("train", "val", "test", "test2", "test3", "test4", "test5", "compare",
+    for which in ("train", "val", "test", "test2", "test3", "test4", "test5", "test6", "compare",
                   "align_check"):
         jobs.update({j.name: ("production", j) for j in scene_jobs(which)
                      if j.clip is None})
