@@ -35,15 +35,16 @@ class TickTrack:
 def event_ticks(track: TickTrack, span: tuple[int, int], tick_ns: int) -> np.ndarray:
     """bool (K,): the ticks of ``track`` that one GT span labels positive (the rule of the
     labels: at least half the tick inside)."""
-    return _positive(track.ticks_ns, np.asarray([span]), tick_ns // 2)
+    return positive_ticks(track.ticks_ns, np.asarray([span]), tick_ns // 2)
 
 
-def _positive(ticks: np.ndarray, spans: np.ndarray, half: int) -> np.ndarray:
+def positive_ticks(ticks: np.ndarray, spans: np.ndarray, half: int) -> np.ndarray:
     """bool: at least half of each tick lies inside one of ``spans``."""
-    return _cover(ticks, spans, half) >= 0.5
+    return tick_cover(ticks, spans, half) >= 0.5
 
 
-def _cover(ticks: np.ndarray, spans: np.ndarray, half: int) -> np.ndarray:
+def tick_cover(ticks: np.ndarray, spans: np.ndarray, half: int) -> np.ndarray:
+    """float32: the largest share of each tick ``[t - half, t + half)`` inside one span."""
     out = np.zeros(len(ticks), np.float32)
     for a, b in spans:
         lo = np.maximum(ticks - half, a)
@@ -68,8 +69,9 @@ def tick_tracks(path: Path, tick_ms: float, macro_weight: float = 0.3) -> list[T
         t = np.asarray([k for k, _ in ticks], np.int64)
         faces = d["faces"][[i for _, i in ticks]]
         half = sampler.tick_ns // 2
-        labels = _positive(t, d["micro"], half).astype(np.float32)
-        weights = np.where(_cover(t, d["macro"], half) > 0, macro_weight, 1.0).astype(np.float32)
+        labels = positive_ticks(t, d["micro"], half).astype(np.float32)
+        weights = np.where(tick_cover(t, d["macro"], half) > 0, macro_weight,
+                           1.0).astype(np.float32)
         out.append(TickTrack(f"{path.stem}/{track}", t, faces, labels, weights,
                              d["micro"], float(d["video_ms"]), path))
     return out
