@@ -4,8 +4,8 @@ comes out as one spotting event around its true interval; end-of-stream follows.
 from __future__ import annotations
 
 from pipeline.client import EventSubscriber
-from pipeline.spotting.learned import LearnedSpotter
 from pipeline.spotting.interval import interval_iou
+from pipeline.spotting.learned import LearnedSpotter
 from tests.conftest import free_port, write_config
 from tests.pipeline.test_capture_publish import collect
 
