@@ -110,3 +110,22 @@ def test_the_corner_head_must_score_the_spotters_tick() -> None:
     spotter = TimeContrastStreamSpotter(delay=10)
     with pytest.raises(ValueError, match="same tick"):
         CornerFusedSpotter(spotter, CornerSpotter(MouthCornerNet(), ahead=8))
+
+
+def test_bundling_stores_the_post_processing_the_runtime_reads_once_per_key(tmp_path) -> None:
+    import onnx
+
+    from train.spotter.bundle import main as bundle
+
+    corner = CornerSpotter(MouthCornerNet(), ahead=10)
+    path = export_onnx(CornerFusedSpotter(TimeContrastStreamSpotter(delay=10), corner),
+                       tmp_path / "f.onnx", {"mestream.spotter.corner": "runs/x/corner.pt"})
+    out = tmp_path / "bundled.onnx"
+    assert bundle([str(path), str(out), "--threshold", "0.7", "--low", "0.6", "--gap-ms",
+                   "400", "--min-ms", "80", "--note", "corner=a lip-corner detector"]) == 0
+    keys = [p.key for p in onnx.load(str(out)).metadata_props]
+    assert len(keys) == len(set(keys))
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["mestream.spotter.corner"] == "a lip-corner detector"
+    spotter = LearnedSpotter(model=out)
+    assert (spotter.gap_ms, spotter.latency_ms) == (400.0, 400.0 + 13 * 40.0)

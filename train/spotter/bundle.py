@@ -35,9 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     proto = onnx.load(str(a.model))
     meta = {"threshold": a.threshold, "low": a.low, "gap_ms": a.gap_ms, "min_ms": a.min_ms}
     meta.update(n.split("=", 1) for n in a.note)
-    for key, value in meta.items():
+    new = {f"mestream.spotter.{k}": str(v) for k, v in meta.items()}
+    # A note replaces the export's entry of the same key (a model carries each key once).
+    kept = [(e.key, e.value) for e in proto.metadata_props if e.key not in new]
+    del proto.metadata_props[:]
+    for key, value in [*kept, *new.items()]:
         entry = proto.metadata_props.add()
-        entry.key, entry.value = f"mestream.spotter.{key}", str(value)
+        entry.key, entry.value = key, value
     onnx.save(proto, str(a.out))
     print(a.out)
     return 0
