@@ -51,10 +51,10 @@ from train.models.mouth_corner import (
 )
 from train.models.time_contrast import StreamSpotterEnsemble
 from train.spotter.ticks import positive_ticks, tick_cover
+from train.spotter.visibility import along_au12
 
 CORNER_AUS = ("AU12", "AU15")
 """A micro-expression with one of these moves the lip corners: the head's positives."""
-AU12_DIRECTION = np.array([0.6, -0.8])   # the image-right corner; the left one mirrored
 
 
 @dataclass
@@ -69,11 +69,10 @@ class CornerTicks:
     weight: np.ndarray     # float32 (K,)
 
 
-def along_au12(displacement: np.ndarray) -> float:
+def planted_along_au12(displacement: np.ndarray) -> float:
     """The two lip corners' mean planted movement along AU12 (up and out) from a control
     displacement ``(C, 2)``."""
-    left, right = displacement[CONTROL_ROW[61]], displacement[CONTROL_ROW[291]]
-    return float((left @ (AU12_DIRECTION * [-1.0, 1.0]) + right @ AU12_DIRECTION) / 2)
+    return float(along_au12(displacement[CONTROL_ROW[61]], displacement[CONTROL_ROW[291]]))
 
 
 def corner_ticks(path: Path, scene=None, tick_ms: float = 40.0, macro_weight: float = 0.3
@@ -107,7 +106,7 @@ def corner_ticks(path: Path, scene=None, tick_ms: float = 40.0, macro_weight: fl
         for k, f in enumerate(frames):
             disp = scene.control_displacement(int(f), 0, expressions=True, distractors=False)
             if disp is not None:
-                target[k] = along_au12(disp)
+                target[k] = planted_along_au12(disp)
         half = sampler.tick_ns // 2
         label = positive_ticks(t, corner.reshape(-1, 2), half).astype(np.float32)
         weight = np.where(tick_cover(t, d["macro"], half) > 0, macro_weight, 1.0)

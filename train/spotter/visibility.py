@@ -123,11 +123,11 @@ def speaker_corner_motion(base: BaseFace, lag: int) -> float:
     for p in base.landmarks.astype(np.float64):
         m = np.asarray(raw_transform(MEDIAPIPE, p, 128.0))
         pts.append(p @ m[:2, :2].T + m[:2, 2])
-    along = _along_au12(*np.asarray(pts)[:, (61, 291)].transpose(1, 0, 2))
+    along = along_au12(*np.asarray(pts)[:, (61, 291)].transpose(1, 0, 2))
     return float((along[lag:] - along[:-lag]).std())
 
 
-def _along_au12(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def along_au12(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """(..., 2) corner positions -> their mean position along AU12's pull (each corner
     up and outward), px."""
     mirror = AU12_DIRECTION * np.array([-1.0, 1.0])
@@ -172,7 +172,7 @@ def corner_tracks(scenes: int = 60, smooth: int = 3, against_lips: bool = False
                 moved = [k for k in (61, 291, *LIP_POINTS) if k in CONTROL_ROW]
                 p = p.copy()
                 p[moved] += d[[CONTROL_ROW[k] for k in moved]]
-            along.append(_along_au12(p[61], p[291]))
+            along.append(along_au12(p[61], p[291]))
             lips.append(p[list(LIP_POINTS)].ravel())
         x = np.asarray(along)
         if against_lips:
