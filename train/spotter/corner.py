@@ -40,7 +40,6 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.spotting.evaluate import frame_span_ns
-from pipeline.spotting.learned_ticks import TickSampler
 from pipeline.synth.face_layer import CONTROL_ROW
 from train.models.mouth_corner import (
     MOUTH_COLS,
@@ -50,7 +49,7 @@ from train.models.mouth_corner import (
     MouthCornerNet,
 )
 from train.models.time_contrast import StreamSpotterEnsemble
-from train.spotter.ticks import positive_ticks, tick_cover
+from train.spotter.ticks import positive_ticks, tick_cover, track_ticks
 from train.spotter.visibility import along_au12
 
 CORNER_AUS = ("AU12", "AU15")
@@ -90,24 +89,14 @@ def corner_ticks(path: Path, scene=None, tick_ms: float = 40.0, macro_weight: fl
     other = np.asarray([frame_span_ns(e.onset, e.offset, e.fps) for e in events
                         if e.kind == "micro" and not set(e.aus) & set(CORNER_AUS)], np.int64)
     out = []
-    for track in np.unique(d["tracks"]):
-        idx = np.flatnonzero(d["tracks"] == track)
-        sampler = TickSampler(tick_ms)
-        ticks: list[tuple[int, int]] = []
-        for i in idx:
-            ticks += sampler.push(int(d["pts"][i]), int(i))
-        ticks += sampler.flush()
-        if not ticks:
-            continue
-        t = np.asarray([k for k, _ in ticks], np.int64)
-        rows = [i for _, i in ticks]
+    for track, t, rows, tick_ns in track_ticks(d, tick_ms):
         frames = np.rint(d["pts"][rows] * fps / 1e9).astype(int)
         target = np.zeros(len(rows), np.float32)
         for k, f in enumerate(frames):
             disp = scene.control_displacement(int(f), 0, expressions=True, distractors=False)
             if disp is not None:
                 target[k] = planted_along_au12(disp)
-        half = sampler.tick_ns // 2
+        half = tick_ns // 2
         label = positive_ticks(t, corner.reshape(-1, 2), half).astype(np.float32)
         weight = np.where(tick_cover(t, d["macro"], half) > 0, macro_weight, 1.0)
         weight[tick_cover(t, other.reshape(-1, 2), half) > 0] = 0.0

@@ -53,26 +53,33 @@ def tick_cover(ticks: np.ndarray, spans: np.ndarray, half: int) -> np.ndarray:
     return out
 
 
+def track_ticks(d, tick_ms: float) -> list[tuple[int, np.ndarray, list[int], int]]:
+    """Each track of a loaded cache ``d`` resampled as the runtime does (:class:`TickSampler`):
+    (track id, tick times ns, the cache row of each tick's face, the tick in ns); tracks
+    with no tick are left out."""
+    out = []
+    for track in np.unique(d["tracks"]):
+        sampler = TickSampler(tick_ms)
+        ticks: list[tuple[int, int]] = []
+        for i in np.flatnonzero(d["tracks"] == track):
+            ticks += sampler.push(int(d["pts"][i]), int(i))
+        ticks += sampler.flush()
+        if ticks:
+            out.append((int(track), np.asarray([k for k, _ in ticks], np.int64),
+                        [i for _, i in ticks], sampler.tick_ns))
+    return out
+
+
 def tick_tracks(path: Path, tick_ms: float, macro_weight: float = 0.3) -> list[TickTrack]:
     """The tracks of one cached scene."""
     d = np.load(path)
     out = []
-    for track in np.unique(d["tracks"]):
-        idx = np.flatnonzero(d["tracks"] == track)
-        sampler = TickSampler(tick_ms)
-        ticks: list[tuple[int, int]] = []
-        for i in idx:
-            ticks += sampler.push(int(d["pts"][i]), int(i))
-        ticks += sampler.flush()
-        if not ticks:
-            continue
-        t = np.asarray([k for k, _ in ticks], np.int64)
-        faces = d["faces"][[i for _, i in ticks]]
-        half = sampler.tick_ns // 2
+    for track, t, rows, tick_ns in track_ticks(d, tick_ms):
+        half = tick_ns // 2
         labels = positive_ticks(t, d["micro"], half).astype(np.float32)
         weights = np.where(tick_cover(t, d["macro"], half) > 0, macro_weight,
                            1.0).astype(np.float32)
-        out.append(TickTrack(f"{path.stem}/{track}", t, faces, labels, weights,
+        out.append(TickTrack(f"{path.stem}/{track}", t, d["faces"][rows], labels, weights,
                              d["micro"], float(d["video_ms"]), path))
     return out
 
