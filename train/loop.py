@@ -120,8 +120,8 @@ def _batches(job: Job, indices: np.ndarray, norms: dict[str, Normalisation], siz
         yield xs, y, spot
 
 
-def _evaluate(job: Job, model: nn.Module, indices: Sequence[int],
-              norms: dict[str, Normalisation]) -> tuple[float, np.ndarray]:
+def evaluate_clips(job: Job, model: nn.Module, indices: Sequence[int],
+                   norms: dict[str, Normalisation]) -> tuple[float, np.ndarray]:
     """(mean loss, softmax probabilities) over ``indices``, in eval mode."""
     model.eval()
     losses, probs = [], []
@@ -161,7 +161,7 @@ def train_model(job: Job, train: Sequence[int], seed: int, log: EpochLog, fold: 
             opt.step()
             total += float(loss.detach()) * len(y)
         train_loss = total / len(fit)
-        val_loss = _evaluate(job, model, val, norms)[0] if val else float("nan")
+        val_loss = evaluate_clips(job, model, val, norms)[0] if val else float("nan")
         log.writerow([fold, seed, epoch, f"{train_loss:.6f}",
                       "" if not val else f"{val_loss:.6f}", f"{time.perf_counter() - t0:.2f}"])
         if writer is not None:
@@ -263,7 +263,7 @@ def run(recipe: Recipe, name: str = "") -> dict[str, Any]:
                     continue
                 model, norms = train_model(job, fold.train, seed, log, fold.name, writer,
                                            progress, samples)
-                _, probs = _evaluate(job, model, fold.test, norms)
+                _, probs = evaluate_clips(job, model, fold.test, norms)
                 rows = [{"index": int(i), "clip": samples[i].clip, "subject": keys[i],
                          "dataset": samples[i].dataset, "true": int(ids[i]),
                          "pred": int(np.argmax(pr)), "probs": [round(float(v), 5) for v in pr]}

@@ -25,7 +25,7 @@ import numpy as np
 from train.architectures import ARCHITECTURES
 from train.checkpoint import build_from_checkpoint, load_checkpoint
 from train.clipset import ClipSet
-from train.loop import Job, _evaluate, make_folds, pick_device
+from train.loop import Job, evaluate_clips, make_folds, pick_device
 from train.normalise import Normalisation
 from train.recipe import load_recipe
 from train.results import summarise
@@ -54,7 +54,7 @@ def shifted_results(recipe_path: Path, overrides: list[str]) -> dict[str, Any]:
             norms = {stream: Normalisation.from_dict(ckpt["normalisation"][name])
                      for name, stream in zip(arch.input_names, arch.inputs, strict=True)}
             job = Job(trained, arch, ckpt["kwargs"], clips, pick_device("cpu"))
-            _, probs = _evaluate(job, model, fold.test, norms)
+            _, probs = evaluate_clips(job, model, fold.test, norms)
             predictions[seed] += [
                 {"true": int(ids[i]), "pred": int(np.argmax(p)), "dataset": samples[i].dataset}
                 for i, p in zip(fold.test, probs, strict=True)]
