@@ -9,7 +9,7 @@ side in the same run. Rows whose target is a verdict start with ``TARGET``.
 
 Sections, in order: machine (peak), transport (wire, hop vs memcpy, capture -> publish),
 alignment, synthetic source, streams (``pipeline.benchmarks.streams``, when present),
-classifier, GPU.
+the learned spotter's engine call, classifier, GPU.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from pipeline.benchmarks.machine import describe_machine, gemm_peak
 # BENCHMARKS.md may end with a hand-kept section of figures other commands produce
 # (training, spotting quality, the demo), each with its command; a rerun keeps it.
 KEPT_SECTION = "## Figures measured by other commands"
-SECTIONS = ("machine", "transport", "alignment", "synth", "streams", "classifier", "gpu")
+SECTIONS = ("machine", "transport", "alignment", "synth", "streams", "spotting", "classifier",
+            "gpu")
 # Long jobs run only when named (`mestream bench --only fuzz,soak`): 100,000 fuzz cases
 # per target and a 30-minute soak take over an hour here; their figures go to the kept
 # section of BENCHMARKS.md (issue 9) rather than into every `make bench`.
@@ -105,6 +106,9 @@ def _section(name: str, quick: bool, grid_dir: Path | None, peak: float,
         return synth_rows(quick)
     if name == "streams":
         return _streams_rows(quick)
+    if name == "spotting":
+        from pipeline.benchmarks.spotting import spotting_rows
+        return spotting_rows(quick)
     if name == "classifier":
         from pipeline.benchmarks.classifier import classifier_rows
         return classifier_rows(quick, peak, names=None if classifier_models is None

@@ -33,7 +33,8 @@ def number(pattern: str, text: str) -> float:
 def bench_md(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("bench") / "BENCHMARKS.md"
     out.write_text(f"# old\n\n{KEPT_SECTION}\n\n| kept | row |\n")
-    run_benchmarks(out, quick=True, only=["machine", "transport", "classifier", "gpu"],
+    run_benchmarks(out, quick=True,
+                   only=["machine", "transport", "spotting", "classifier", "gpu"],
                    classifier_models=["stcnn_t18"], log=lambda _: None)
     return out.read_text()
 
@@ -89,6 +90,18 @@ def test_classifier_rows_against_peak_and_out_of_the_box(bench_md: str) -> None:
     (check,) = [v for k, v in rows.items() if k.startswith("INT8 accuracy check")]
     assert check[2] == "INT8 within 0.5 points of FP32"
     assert check[0].startswith(("FP32 ", "not measured: "))
+
+
+def test_learned_spotter_rows_cost_per_face_from_the_call_time(bench_md: str) -> None:
+    rows = {k: v for k, v in table(bench_md).items()
+            if k.startswith("learned spotter engine call (bundled")}
+    assert len(rows) == 3
+    for key, (result, statistic, _) in rows.items():
+        batch = number(r"\), (\d+) stream-tick", key)
+        ms = number(r"^([\d.]+) ms", result)
+        pct = number(r"= ([\d.]+) % of a core per face at 25 ticks/s", result)
+        assert pct == pytest.approx(ms / batch * 25 / 10, rel=0.02, abs=0.01)
+        assert statistic.startswith("median of")
 
 
 def test_gpu_row_is_there_with_its_target(bench_md: str) -> None:
