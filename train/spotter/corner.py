@@ -48,7 +48,6 @@ from train.models.mouth_corner import (
     CornerSpotter,
     MouthCornerNet,
 )
-from train.models.time_contrast import StreamSpotterEnsemble
 from train.spotter.ticks import positive_ticks, tick_cover, track_ticks
 from train.spotter.visibility import along_au12
 
@@ -135,9 +134,9 @@ def load_cache(cache: Path) -> list[CornerTicks]:
     return [CornerTicks(str(n), *fields) for n, *fields in zip(d["names"], *parts, strict=True)]
 
 
-def _crops(track: CornerTicks, ks: np.ndarray, offsets: tuple[int, ...]) -> torch.Tensor:
+def _crops(crops: np.ndarray, ks: np.ndarray, offsets: tuple[int, ...]) -> torch.Tensor:
     """``(B, len(offsets), h, w)`` float crops in [0, 1] for ticks ``ks`` (>= max offset)."""
-    return torch.from_numpy(np.stack([track.crops[ks - o] for o in offsets], 1)
+    return torch.from_numpy(np.stack([crops[ks - o] for o in offsets], 1)
                             .astype(np.float32) / 255.0)
 
 
@@ -165,7 +164,7 @@ def fit_net(net: MouthCornerNet, tracks: list[CornerTicks], steps: int, seed: in
         xs, ys = [], []
         for j in np.unique(pick[:, 0]):
             ks = pick[pick[:, 0] == j, 1]
-            xs.append(_crops(tracks[j], ks, net.offsets))
+            xs.append(_crops(tracks[j].crops, ks, net.offsets))
             ys.append(torch.from_numpy(tracks[j].target[ks] - tracks[j].target[ks - span]))
         x, y = torch.cat(xs), torch.cat(ys)
         flip = torch.from_numpy(rng.random(len(x)) < 0.5)
@@ -185,10 +184,8 @@ def movement(net: MouthCornerNet, track: CornerTicks) -> np.ndarray:
     """The net's output for every tick of a track; before its span is filled the first
     face stands in for the missing ones, as the runtime pads a new stream's window."""
     span = net.span
-    padded = CornerTicks(track.name, np.concatenate([track.crops[:1].repeat(span, 0),
-                                                      track.crops]),
-                         track.target, track.label, track.weight)
-    ks = np.arange(span, span + len(track.target))
+    padded = np.concatenate([track.crops[:1].repeat(span, 0), track.crops])
+    ks = np.arange(span, len(padded))
     out = []
     with torch.no_grad():
         for i in range(0, len(ks), 2048):
@@ -256,17 +253,12 @@ def load_corner(path: Path) -> CornerSpotter:
 
 def fuse(corner_path: Path, members: list[Path], onnx_out: Path) -> Path:
     """The ensemble of ``members`` with the corner detector as one ONNX step."""
-    from train.spotter.ensemble import load_member
+    from train.spotter.ensemble import load_ensemble
     from train.spotter.fit import export_onnx
 
-    spotter = StreamSpotterEnsemble([load_member(p) for p in members])
+    spotter, meta = load_ensemble(members)
     fused = CornerFusedSpotter(spotter, load_corner(corner_path)).eval()
-    runs = [str(torch.load(p, weights_only=False)["config"].get("out", p.parent))
-            for p in members]
-    return export_onnx(fused, onnx_out, {
-        "mestream.spotter.members": str(len(members)),
-        "mestream.spotter.member_runs": ",".join(runs),
-        "mestream.spotter.corner": str(corner_path)})
+    return export_onnx(fused, onnx_out, {**meta, "mestream.spotter.corner": str(corner_path)})
 
 
 def main(argv: list[str] | None = None) -> int:

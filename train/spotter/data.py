@@ -54,6 +54,11 @@ def _test_set(seeds_30: range, seeds_200: range) -> list[SceneJob]:
             + [SceneJob(f"s{s}_200", s, 200.0, 10.0, 12.0) for s in seeds_200])
 
 
+SETS = ("train", "val", "test", "test2", "test3", "test4", "test5", "test6", "compare",
+        "grid", "align_check")
+"""The names :func:`scene_jobs` knows."""
+
+
 def scene_jobs(which: str) -> list[SceneJob]:
     """The named sets. Seeds: train 1000+, validation 500-519, test 300-319 / 300-309 and
     the comparison seeds 100-109 (the flow table's), fresh test seeds 320-339 / 320-329
@@ -164,9 +169,7 @@ def _run(args: tuple[SceneJob, Path]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("data/spotter"))
-    ap.add_argument("--set", action="append", required=True,
-                    choices=["train", "val", "test", "test2", "test3", "test4", "test5",
-                             "test6", "compare", "grid", "align_check"])
+    ap.add_argument("--set", action="append", required=True, choices=SETS)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--only", help="only the scenes whose name matches (fnmatch)")
     a = ap.parse_args(argv)

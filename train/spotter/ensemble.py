@@ -21,24 +21,31 @@ from train.models.time_contrast import StreamSpotterEnsemble, TimeContrastStream
 from train.spotter.fit import export_onnx
 
 
-def load_member(path: Path) -> TimeContrastStreamSpotter:
+def _member(ckpt: dict) -> TimeContrastStreamSpotter:
     """A model from a checkpoint written by :mod:`train.spotter.fit`."""
-    ckpt = torch.load(path, weights_only=False)
     model = TimeContrastStreamSpotter(**{k: tuple(v) if isinstance(v, list) else v
                                          for k, v in ckpt["config"]["model"].items()})
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 
 
+def load_ensemble(paths: list[Path]) -> tuple[StreamSpotterEnsemble, dict[str, str]]:
+    """The ensemble of the checkpoints ``paths`` and the metadata naming its members
+    (their count and the runs they came from)."""
+    members, runs = [], []
+    for p in paths:
+        ckpt = torch.load(p, weights_only=False)
+        members.append(_member(ckpt))
+        runs.append(str(ckpt["config"].get("out", p.parent)))
+    return StreamSpotterEnsemble(members), {"mestream.spotter.members": str(len(paths)),
+                                            "mestream.spotter.member_runs": ",".join(runs)}
+
+
 def build(paths: list[Path], out: Path) -> Path:
     """Export the ensemble of ``paths`` to ``out`` (metadata: its members' recipes)."""
-    members = [load_member(p) for p in paths]
-    recipes = [str(torch.load(p, weights_only=False)["config"].get("out", p.parent))
-               for p in paths]
+    ensemble, meta = load_ensemble(paths)
     out.parent.mkdir(parents=True, exist_ok=True)
-    return export_onnx(StreamSpotterEnsemble(members), out,
-                       {"mestream.spotter.members": str(len(members)),
-                        "mestream.spotter.member_runs": ",".join(recipes)})
+    return export_onnx(ensemble, out, meta)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,11 +50,10 @@ class PlannedMicro:
 def _jobs_by_name() -> dict[str, tuple[str, object]]:
     """Every named cached-scene job: name -> ("canonical" | "production", job)."""
     from train.spotter.canonical import canonical_jobs
-    from train.spotter.data import scene_jobs
+    from train.spotter.data import SETS, scene_jobs
 
     jobs: dict[str, tuple[str, object]] = {}
-    for which in ("train", "val", "test", "test2", "test3", "test4", "test5", "test6", "compare",
-                  "align_check"):
+    for which in SETS:
         jobs.update({j.name: ("production", j) for j in scene_jobs(which)
                      if j.clip is None})
     for which in ("train", "train2", "smoke"):
