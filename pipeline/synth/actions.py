@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,10 +38,12 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class Push:
-    """Landmarks that move together, along ``direction`` (canonical px at unit strength)."""
+    """Landmarks that move together, along ``direction`` (canonical px at unit strength);
+    ``side``: -1 image-left, +1 image-right, 0 the midline (for per-side variation)."""
 
     indices: tuple[int, ...]
     direction: tuple[float, float]
+    side: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +54,25 @@ class ActionUnit:
     name: str
     pushes: tuple[Push, ...]
 
-    def unit_displacement(self) -> np.ndarray:
-        """float64 (len(CONTROL_INDICES), 2): each control point's canonical displacement."""
+    def unit_displacement(self, turn_deg: float = 0.0,
+                          side_gain: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+        """float64 (len(CONTROL_INDICES), 2): each control point's canonical displacement.
+
+        ``turn_deg`` turns every push (mirrored on the image-right side, so the expression
+        stays symmetric in kind) and ``side_gain`` scales (image-left, image-right): the
+        domain randomisation of :class:`pipeline.synth.deformation_model.DeformationSpec`.
+        """
         out = np.zeros((len(CONTROL_INDICES), 2))
         for push in self.pushes:
+            d = np.asarray(push.direction, np.float64)
+            if turn_deg:
+                a = math.radians(turn_deg) * (-1.0 if push.side > 0 else 1.0)
+                c, s = math.cos(a), math.sin(a)
+                d = np.array([c * d[0] - s * d[1], s * d[0] + c * d[1]])
+            if push.side:
+                d = d * side_gain[0 if push.side < 0 else 1]
             for i in push.indices:
-                out[CONTROL_INDICES.index(i)] += push.direction
+                out[CONTROL_INDICES.index(i)] += d
         return out
 
 
@@ -64,7 +80,7 @@ def _mirror(indices_left: tuple[int, ...], indices_right: tuple[int, ...],
             direction_left: tuple[float, float]) -> tuple[Push, Push]:
     """The same push on both sides; x mirrored for the image-right side."""
     dx, dy = direction_left
-    return Push(indices_left, (dx, dy)), Push(indices_right, (-dx, dy))
+    return Push(indices_left, (dx, dy), -1), Push(indices_right, (-dx, dy), 1)
 
 
 # Landmark groups, (image-left, image-right).
@@ -150,12 +166,15 @@ CONTROL_INDICES: tuple[int, ...] = tuple(
 """All control points of the deformation, in a fixed order (moving points, then anchors)."""
 
 
-def combo_displacement(aus: tuple[str, ...]) -> np.ndarray:
-    """Sum of the unit displacements of ``aus`` at the control points, (C, 2) canonical px."""
+def combo_displacement(aus: tuple[str, ...], turns_deg: dict[str, float] | None = None,
+                       side_gain: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """Sum of the unit displacements of ``aus`` at the control points, (C, 2) canonical px
+    (``turns_deg``: a turn per action unit, see :meth:`ActionUnit.unit_displacement`)."""
     unknown = [a for a in aus if a not in ACTION_UNITS]
     if unknown:
         raise ValueError(f"unknown action units {unknown}; known: {sorted(ACTION_UNITS)}")
-    return sum((ACTION_UNITS[a].unit_displacement() for a in aus),
+    turns = turns_deg or {}
+    return sum((ACTION_UNITS[a].unit_displacement(turns.get(a, 0.0), side_gain) for a in aus),
                np.zeros((len(CONTROL_INDICES), 2)))
 
 

@@ -33,3 +33,32 @@ def bump(i: int, start: int, end: int) -> float:
         return 0.0
     u = (i - start + 1) / (end - start + 2)
     return 0.5 * (1.0 - math.cos(2.0 * math.pi * u))
+
+
+def plateau_envelope(i: int, onset: int, apex: int, offset: int) -> float:
+    """The raised cosine with the apex held: full strength from the apex for a quarter of
+    the fall, then the cosine fall over the rest (a training-domain variant).
+
+    Example:
+        >>> [round(plateau_envelope(i, 2, 4, 11), 3) for i in range(3, 13)]
+        [0.75, 1.0, 1.0, 0.95, 0.812, 0.611, 0.389, 0.188, 0.05, 0.0]
+    """
+    if i < onset or i > offset:
+        return 0.0
+    hold = (offset - apex) // 4
+    if apex <= i <= apex + hold:
+        return 1.0
+    if i > apex:
+        return envelope(i - hold, onset, apex, offset - hold)
+    return envelope(i, onset, apex, offset)
+
+
+def power_envelope(i: int, onset: int, apex: int, offset: int, power: float = 2.0) -> float:
+    """The raised cosine raised to ``power``: sharper peak, softer start and end (a
+    training-domain variant; 1 = the raised cosine)."""
+    return envelope(i, onset, apex, offset) ** power
+
+
+ENVELOPES = {"raised_cosine": envelope, "plateau": plateau_envelope, "power": power_envelope}
+"""The training generator's time courses, by name (the held-out model has its own:
+:func:`pipeline.synth.muscles.muscle_envelope`)."""

@@ -24,23 +24,17 @@ import numpy as np
 
 from pipeline.faces.canonical import MEDIAPIPE, raw_transform
 from pipeline.faces.similarity import apply_transform, invert_similarity
-from pipeline.synth.actions import (
-    BLINK_PAIRS,
-    CONTROL_INDICES,
-    IRIS,
-    SPEECH_AUS,
-    combo_displacement,
-)
+from pipeline.synth.actions import SPEECH_AUS, combo_displacement
 from pipeline.synth.base_faces import BaseFace
 from pipeline.synth.deformation import (
     CanonicalGrid,
-    RbfField,
     Roi,
     grid_roi,
     image_field,
     invert_field,
     source_maps,
 )
+from pipeline.synth.deformation_model import DeformationModel
 from pipeline.synth.distractors import DistractorState
 from pipeline.synth.subject import SubjectLook
 
@@ -49,34 +43,37 @@ CANONICAL = 128
 FACE_CENTRE = (64.0, 72.0)
 """Canonical point placed at the subject's position (between eyes and mouth)."""
 RBF_CACHE = 96
-"""Base frames whose RBF matrix is kept (1.6 MB each)."""
+"""Base frames whose field matrix is kept (1.6 MB each for the RBF model, 5.6 MB for the
+muscle model's 478 points: it keeps a third as many)."""
 BACKGROUND_CACHE = 80
 """Warped base frames kept for frames without head motion (0.9 MB each at 640x480): the
 full-frame warp is the largest cost of a frame, and a GRID clip has 75 frames."""
 
-_CONTROL = np.array(CONTROL_INDICES)
-CONTROL_ROW = {idx: k for k, idx in enumerate(CONTROL_INDICES)}
-"""Row of a MediaPipe landmark in the control-point arrays (displacements)."""
-_BLINK_UP = np.array([CONTROL_ROW[u] for u, _ in BLINK_PAIRS])
-_BLINK_LO = np.array([CONTROL_ROW[lo] for _, lo in BLINK_PAIRS])
-_IRIS = np.array([CONTROL_ROW[IRIS[0][0]], CONTROL_ROW[IRIS[1][0]]])
+CONTROL_ROW = DeformationModel().row
+"""Row of a MediaPipe landmark in the control-point arrays (displacements) of the
+default (training) deformation model."""
 
 
 class FaceLayer:
     """A base face placed in a cell of the scene."""
 
     def __init__(self, base: BaseFace, look: SubjectLook, cell: Roi, fps: float,
-                 grid: CanonicalGrid | None = None):
+                 grid: CanonicalGrid | None = None, deformation: DeformationModel | None = None):
         self.base = base
         self.look = look
         self.cell = cell
         self.fps = fps
         self.grid = grid or CanonicalGrid()
+        self.deformation = deformation or DeformationModel()
+        self._control = np.array(self.deformation.control)
+        self._cache_size = RBF_CACHE if not self.deformation.points_dependent else RBF_CACHE // 3
         self._to_canon = [raw_transform(MEDIAPIPE, p, CANONICAL) for p in base.landmarks]
-        self._rbf: OrderedDict[int, RbfField] = OrderedDict()
+        self._rbf: OrderedDict[int, object] = OrderedDict()
         self._norms: dict[tuple[int, tuple[str, ...]], float] = {}
-        self._units: dict[tuple[str, ...], np.ndarray] = {}
-        self._speech_unit = combo_displacement(SPEECH_AUS)
+        self._units: dict[tuple, np.ndarray] = {}
+        # Speech is a distractor: the same jaw motion whatever randomises the expressions.
+        self._speech_unit = (None if self.deformation.points_dependent
+                             else combo_displacement(SPEECH_AUS))
         # Placement from the first base frame: scale so the canonical face is face_frac of
         # the cell height, centre it in the cell, moved by the subject's offset.
         t0 = self._to_canon[0]
@@ -123,12 +120,13 @@ class FaceLayer:
     def canon_to_base(self, b: int) -> np.ndarray:
         return invert_similarity(self._to_canon[b])
 
-    def rbf(self, b: int) -> RbfField:
+    def field(self, b: int):
+        """The deformation model's field (RbfField or TpsField) on base frame ``b``."""
         field = self._rbf.get(b)
         if field is None:
-            field = RbfField(self.canonical_points(b)[_CONTROL], self.grid)
+            field = self.deformation.field(self.canonical_points(b)[self._control], self.grid)
             self._rbf[b] = field
-            if len(self._rbf) > RBF_CACHE:
+            if len(self._rbf) > self._cache_size:
                 self._rbf.popitem(last=False)
         else:
             self._rbf.move_to_end(b)
@@ -139,26 +137,32 @@ class FaceLayer:
     def combo_unit(self, b: int, aus: tuple[str, ...]) -> np.ndarray:
         """Control displacements of ``aus`` scaled so the grid field peaks at 1 canonical px
         on base frame ``b``: intensity then means the largest displacement anywhere."""
-        unit = self._units.get(aus)
+        key = (b, aus) if self.deformation.points_dependent else aus
+        unit = self._units.get(key)
         if unit is None:
-            unit = self._units[aus] = combo_displacement(aus)
+            unit = self._units[key] = self.deformation.unit(aus, self.canonical_points(b))
+            if self.deformation.points_dependent and len(self._units) > 4 * RBF_CACHE:
+                self._units.clear()
         norm = self._norms.get((b, aus))
         if norm is None:
-            f = self.rbf(b).grid_field(unit)
+            f = self.field(b).grid_field(unit)
             norm = self._norms[(b, aus)] = float(np.sqrt((f**2).sum(axis=-1)).max())
         return unit / norm
 
     def blink_displacement(self, b: int, closure: float) -> np.ndarray:
         """Upper lids onto the lower lids by ``closure``; the iris goes half-way (it is
         covered by the lid coming down)."""
-        pts = self.canonical_points(b)[_CONTROL]
-        d = np.zeros((len(CONTROL_INDICES), 2))
-        d[_BLINK_UP] = (pts[_BLINK_LO] - pts[_BLINK_UP]) * closure
-        d[_IRIS] = d[_BLINK_UP].reshape(2, -1, 2).mean(axis=1) * 0.5
+        m = self.deformation
+        pts = self.canonical_points(b)[self._control]
+        d = np.zeros((len(self._control), 2))
+        d[m.blink_upper] = (pts[m.blink_lower] - pts[m.blink_upper]) * closure
+        d[m.iris] = d[m.blink_upper].reshape(2, -1, 2).mean(axis=1) * 0.5
         return d
 
-    def speech_displacement(self, opening_px: float) -> np.ndarray:
-        return self._speech_unit * opening_px
+    def speech_displacement(self, opening_px: float, b: int = 0) -> np.ndarray:
+        if self._speech_unit is not None:
+            return self._speech_unit * opening_px
+        return self.deformation.unit(SPEECH_AUS, self.canonical_points(b)) * opening_px
 
     # -- rendering ----------------------------------------------------------------------
 
@@ -208,7 +212,7 @@ class FaceLayer:
     def image_field(self, b: int, displacement: np.ndarray, canon_to_scene: np.ndarray,
                     roi: Roi) -> np.ndarray:
         """Dense backward displacement (scene px) over ``roi`` for base frame ``b``."""
-        forward = self.rbf(b).grid_field(displacement)
+        forward = self.field(b).grid_field(displacement)
         return image_field(invert_field(forward, self.grid), self.grid, canon_to_scene, roi)
 
     def canon_to_scene(self, i: int, state: DistractorState) -> np.ndarray:

@@ -23,9 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.synth.actions import CONTROL_INDICES
 from pipeline.synth.base_faces import BaseFace, load_base_faces
 from pipeline.synth.deformation import Roi, grid_roi
+from pipeline.synth.deformation_model import DeformationModel, DeformationSpec
 from pipeline.synth.distractors import (
     DistractorSpec,
     DistractorState,
@@ -33,7 +33,6 @@ from pipeline.synth.distractors import (
     distractor_state,
     plan_distractors,
 )
-from pipeline.synth.envelope import envelope
 from pipeline.synth.face_layer import FaceLayer
 from pipeline.synth.labels import label_set
 from pipeline.synth.noise import NoiseBank, jpeg
@@ -73,6 +72,9 @@ class SceneSpec:
     distractors: DistractorSpec = field(default_factory=DistractorSpec)
     stream: str = "synth0"
     script: list[ExpressionEvent] | None = None
+    deformation: DeformationSpec = field(default_factory=DeformationSpec)
+    """How expressions are planted: mestream's generator (``rbf``, randomisable) or the
+    held-out ``muscle`` model (:mod:`pipeline.synth.deformation_model`)."""
 
     @property
     def total_frames(self) -> int | None:
@@ -109,10 +111,11 @@ class SyntheticScene:
         order = pick.permutation(len(pool))
         chosen = [pool[int(order[j % len(pool)])] for j in range(k)]
         cell_w = spec.width // k
+        model = DeformationModel(spec.deformation)
         self.layers = [
             FaceLayer(face, SubjectLook.draw(spec.seed, face.subject),
                       Roi(j * cell_w, 0, spec.width if j == k - 1 else (j + 1) * cell_w,
-                          spec.height), spec.fps)
+                          spec.height), spec.fps, deformation=model)
             for j, face in enumerate(chosen)
         ]
         self.noise = NoiseBank(spec.distractors.noise_sigma, spec.width, spec.height, spec.seed)
@@ -179,11 +182,11 @@ class SyntheticScene:
         layer = self.layers[face]
         b = layer.base_index(i)
         evs, dis = self.active(i, face)
-        total = np.zeros((len(CONTROL_INDICES), 2))
+        total = np.zeros((len(layer.deformation.control), 2))
         moved = False
         if expressions:
             for e in evs:
-                w = envelope(i, e.onset, e.apex, e.offset)
+                w = layer.deformation.envelope(i, e.onset, e.apex, e.offset)
                 if w > 0:
                     total += (w * e.intensity_px) * layer.combo_unit(b, e.aus)
                     moved = True
@@ -193,7 +196,7 @@ class SyntheticScene:
                 total += layer.blink_displacement(b, st.blink)
                 moved = True
             if st.speech_px > 0:
-                total += layer.speech_displacement(st.speech_px)
+                total += layer.speech_displacement(st.speech_px, b)
                 moved = True
         return total if moved else None
 

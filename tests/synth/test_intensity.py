@@ -21,7 +21,7 @@ def test_micro_and_macro_sizes_and_durations(astronaut) -> None:
     for e in events:
         # Forward (content) displacement on the canonical grid: exact by construction.
         layer = scene.layers[0]
-        forward = layer.rbf(layer.base_index(e.apex)).grid_field(
+        forward = layer.field(layer.base_index(e.apex)).grid_field(
             scene.control_displacement(e.apex, distractors=False))
         grid_peak = float(np.sqrt((forward**2).sum(axis=-1)).max())
         # What the image gets: the inverted field warped to scene px, over scene px per

@@ -64,7 +64,7 @@ from pipeline.synth.truth import ExpressionEvent
 from train.spotter.data import FACES, INPUT_SIZE
 
 BASES = Path("data/spotter/bases.npz")
-_RBF_CACHES: dict[str, OrderedDict] = {}
+_RBF_CACHES: dict[tuple, OrderedDict] = {}
 TICK_MS = 40.0
 CANONICAL_TAG = 0xCA17
 
@@ -190,7 +190,8 @@ class CanonicalRenderer:
         base = self.layer.base
         # The RBF solve of a base frame (~30 ms) depends on the base frame only: share the
         # layer's per-frame cache across all scenes of a subject in this process.
-        self.layer._rbf = _RBF_CACHES.setdefault(base.subject, OrderedDict())
+        self.layer._rbf = _RBF_CACHES.setdefault(
+            (base.subject, *scene.spec.deformation.field_key), OrderedDict())
         self.to_canon = [_h(raw_transform(MEDIAPIPE, p, CANONICAL)) for p in base.landmarks]
         # The "camera": canonical px -> image px (face size in the scene, where it sits).
         px = rng.uniform(1.2, 1.9)
@@ -237,7 +238,7 @@ class CanonicalRenderer:
         disp = self.scene.control_displacement(i, expressions=expressions)
         if disp is not None:
             grid = layer.grid
-            back = invert_field(layer.rbf(b).grid_field(disp), grid)
+            back = invert_field(layer.field(b).grid_field(disp), grid)
             gx = ((q[0] - grid.x0) / grid.step).astype(np.float32).reshape(s, s)
             gy = ((q[1] - grid.y0) / grid.step).astype(np.float32).reshape(s, s)
             bq = cv2.remap(back, gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
