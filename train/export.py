@@ -11,7 +11,10 @@
   ``"batch"`` first), ``mestream.outputs``, ``mestream.frames``, ``mestream.input_size``,
   ``mestream.normalisation``, ``mestream.preparation``, ``mestream.precision``,
   ``mestream.opset``, ``mestream.trained_on`` (says "synthetic" for models trained on
-  generated data), ``mestream.torch``.
+  generated data), ``mestream.torch``, ``mestream.intensity_trained`` (``true`` only when
+  the loss fitted an intensity head), and where the checkpoint has them
+  ``mestream.aus`` (the ``au_logits`` order), ``mestream.label_set`` and
+  ``mestream.label_source`` (``aus``: the classify stage's label is the AU rules' class).
 
 Example:
     >>> import tempfile, torch
@@ -98,7 +101,15 @@ def metadata_of(ckpt: dict[str, Any], precision: str, opset: int) -> dict[str, s
         "mestream.opset": str(opset),
         "mestream.trained_on": str(ckpt.get("trained_on", "unknown")),
         "mestream.torch": torch.__version__,
+        # Only a head that training fitted may reach an event (classify reads this).
+        "mestream.intensity_trained": "true" if ckpt.get("intensity_trained") else "false",
     }
+    if ckpt.get("aus"):
+        meta["mestream.aus"] = json.dumps(list(ckpt["aus"]))
+    if ckpt.get("label_set"):
+        meta["mestream.label_set"] = str(ckpt["label_set"])
+    if ckpt.get("label_source"):
+        meta["mestream.label_source"] = str(ckpt["label_source"])
     return meta
 
 

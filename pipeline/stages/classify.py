@@ -5,6 +5,13 @@ are there or the oldest has waited ``max_delay_ms``; then one engine call (``eng
 TensorRT, torch or ONNX Runtime) classifies the whole batch, whatever streams its clips
 came from, and the results are split back into one event per clip. Each event names
 the model and says when its weights were trained on synthetic data.
+
+A model with an ``au_logits`` output (MicroExpAUNet) also scores the clip's action units:
+events carry ``aus`` (AU -> probability) and ``label_from_aus``, the class the label
+set's AU rules give (:mod:`pipeline.recognition.au_rules`); ``label`` is the class head's
+unless the model's ``mestream.label_source`` metadata says ``aus``. ``intensity`` is
+there only when the model's metadata says its intensity head was trained
+(``mestream.intensity_trained``): an untrained head's number never reaches an event.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from pipeline import wire
 from pipeline.batching import DynamicBatcher
 from pipeline.clip_tensor import model_input
 from pipeline.config import PipelineConfig
+from pipeline.recognition.au_rules import label_set_of, present_aus, rule_class
 from pipeline.stage import Stage
 from pipeline.wire import Message
 
@@ -79,6 +87,10 @@ class ClassifyStage(Stage):
         self.normalisation: dict[str, Any] = json.loads(
             meta.get("mestream.normalisation", "{}") or "{}")
         self.trained_on = meta.get("mestream.trained_on", "unknown")
+        self.aus: list[str] = json.loads(meta.get("mestream.aus", "[]") or "[]")
+        self.label_set = meta.get("mestream.label_set") or label_set_of(self.labels)
+        self.label_source = meta.get("mestream.label_source", "head")
+        self.intensity_trained = meta.get("mestream.intensity_trained") == "true"
         preparation = json.loads(meta.get("mestream.preparation", "{}") or "{}")
         self.reference = str(preparation.get("reference", "none"))
         mismatch = alignment_mismatch(preparation, serving_alignment(self.ctx.config,
@@ -90,13 +102,15 @@ class ClassifyStage(Stage):
             "backend": self.engine.backend, "precision": self.engine.precision,
             "trained_on": self.trained_on,
             "synthetic_weights": "synthetic" in self.trained_on.lower(),
+            "label_set": self.label_set, "label_source": self.label_source,
         }
         self.shapes = {name: tuple(d for d in spec.shape[1:])
                        for name, spec in self.engine.inputs.items()}
         self.batcher: DynamicBatcher[PendingClip] = DynamicBatcher(s.max_batch,
                                                                    s.max_delay_ms)
-        self.log.info("%s; labels %s; weights trained on %s", self.engine.describe(),
-                      self.labels, self.trained_on)
+        self.log.info("%s; label set %s, labels %s%s; weights trained on %s",
+                      self.engine.describe(), self.label_set or "?", self.labels,
+                      f", action units {self.aus}" if self.aus else "", self.trained_on)
 
     def process(self, msg: Message) -> Iterable[Message]:
         if msg.kind != wire.CLIP:  # spotting events and track states pass through
@@ -149,15 +163,28 @@ class ClassifyStage(Stage):
         if logits is None:
             raise RuntimeError(f"model outputs {sorted(outputs)} have no logits/label")
         probs = softmax(logits.astype(np.float64))
-        intensity = outputs.get("intensity")
+        intensity = outputs.get("intensity") if self.intensity_trained else None
+        au_logits = outputs.get("au_logits") if self.aus else None
+        au_probs = (None if au_logits is None
+                    else 1.0 / (1.0 + np.exp(-au_logits.astype(np.float64))))
         events = []
         for i, pending in enumerate(batch):
             m = pending.msg
             k = int(np.argmax(probs[i]))
             names = self.labels or [str(j) for j in range(probs.shape[1])]
+            label = names[k] if k < len(names) else str(k)
+            aus, from_aus = None, None
+            if au_probs is not None:
+                aus = {a: round(float(v), 4) for a, v in zip(self.aus, au_probs[i],
+                                                             strict=False)}
+                if self.label_set:
+                    from_aus = rule_class(self.label_set, present_aus(aus))
+                if self.label_source == "aus" and from_aus is not None:
+                    label = from_aus
             meta = {
-                "label": names[k] if k < len(names) else str(k),
+                "label": label,
                 "probs": {n: round(float(p), 4) for n, p in zip(names, probs[i], strict=False)},
+                "aus": aus, "label_from_aus": from_aus,
                 "intensity": (None if intensity is None else
                               [round(float(v), 4) for v in np.atleast_1d(intensity[i])]),
                 "interval": {key: m.meta.get(key) for key in ("onset_ns", "apex_ns",

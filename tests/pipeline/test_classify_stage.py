@@ -39,8 +39,25 @@ def clip(stream: str, seq: int, rng: np.random.Generator) -> Message:
                    track=0)
 
 
-def test_clips_from_two_streams_are_classified_in_shared_batches(tmp_path) -> None:
-    onnx_path = model(tmp_path)
+def au_model(tmp_path, intensity_trained: bool = False):
+    """A MicroExpAUNet (random weights) exported as the recogniser is bundled."""
+    from pipeline.recognition.au_rules import AUS
+    from train.models import MicroExpAUNet
+
+    torch.manual_seed(0)
+    kw = {"frames": 18, "size": 64, "num_classes": 3}
+    torch.save({"arch": "au_net", "kwargs": kw, "state_dict": MicroExpAUNet(**kw).state_dict(),
+                "labels": ["negative", "positive", "surprise"], "aus": list(AUS),
+                "label_set": "megc3", "intensity_trained": intensity_trained,
+                "normalisation": {"face": {"mean": 0.0, "max": 30.0}},
+                "preparation": {"reference": "first"},
+                "trained_on": "unit test: random weights (synthetic)"}, tmp_path / "au.pt")
+    export_onnx(tmp_path / "au.pt", tmp_path / "au.onnx")
+    return tmp_path / "au.onnx"
+
+
+def classify_events(tmp_path, onnx_path, n: int = 5) -> list[Message]:
+    """Run `mestream stage classify` on ``n`` clips of streams a and b; their events."""
     inp, sink_ep = f"ipc://{tmp_path}/classify.ipc", f"ipc://{tmp_path}/sink.ipc"
     config = write_config(tmp_path, {
         "name": "t-classify",
@@ -61,9 +78,9 @@ def test_clips_from_two_streams_are_classified_in_shared_batches(tmp_path) -> No
     try:
         with open_socket(ctx, zmq.ROUTER, sink_ep, bind=True, linger_ms=0) as sink, \
              open_socket(ctx, zmq.DEALER, inp, bind=False, linger_ms=0) as src:
-            for i in range(5):  # a, b, a, b, a: one full batch of 4, then 1 by deadline
+            for i in range(n):  # a, b, a, b, a: one full batch of 4, then 1 by deadline
                 src.send_multipart(wire.encode(clip("ab"[i % 2], i // 2, rng)))
-            while len(events) < 5:
+            while len(events) < n:
                 assert sink.poll(60_000), "no event from classify"
                 peer, *parts = sink.recv_multipart()
                 msg = wire.decode(parts)
@@ -87,6 +104,11 @@ def test_clips_from_two_streams_are_classified_in_shared_batches(tmp_path) -> No
             proc.kill()
         ctx.term()
         log.close()
+    return events
+
+
+def test_clips_from_two_streams_are_classified_in_shared_batches(tmp_path) -> None:
+    events = classify_events(tmp_path, model(tmp_path))
     sizes = [e.meta["latency_ms"]["batch_size"] for e in events]
     assert sizes == [4, 4, 4, 4, 1]
     assert {e.stream for e in events[:4]} == {"a", "b"}  # one batch, two streams
@@ -96,6 +118,23 @@ def test_clips_from_two_streams_are_classified_in_shared_batches(tmp_path) -> No
         assert e.meta["model"]["synthetic_weights"] is True
         assert e.meta["model"]["backend"] == "onnxruntime"
     assert events[-1].meta["latency_ms"]["batch_wait"] >= 150  # waited for the deadline
+    assert all(e.meta["aus"] is None and e.meta["intensity"] is None for e in events)
+
+
+def test_an_au_model_gives_action_units_and_the_rule_class(tmp_path) -> None:
+    """Events of an AU-aware model carry every AU's probability and the class the
+    label set's AU rules give for the AUs at >= 0.5; an untrained intensity head (there
+    is none here, and the metadata says so) never reaches an event."""
+    from pipeline.recognition.au_rules import AUS, present_aus, rule_class
+
+    events = classify_events(tmp_path, au_model(tmp_path), n=2)
+    for e in events:
+        aus = e.meta["aus"]
+        assert list(aus) == list(AUS) and all(0.0 <= v <= 1.0 for v in aus.values())
+        assert e.meta["label_from_aus"] == rule_class("megc3", present_aus(aus))
+        assert e.meta["model"]["label_set"] == "megc3"
+        assert e.meta["label"] in ("negative", "positive", "surprise")
+        assert e.meta["intensity"] is None
 
 
 def test_the_bundled_model_says_it_was_trained_on_synthetic_data() -> None:

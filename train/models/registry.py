@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from train.models.au_net import MicroExpAUNet
 from train.models.fusenet import MicroExpFuseNetIntermediate, MicroExpFuseNetLate
 from train.models.stcnn import MicroExpSTCNN
 from train.models.time_contrast import TimeContrastedMemoryNet
@@ -50,6 +51,8 @@ ARCHS: dict[str, ArchSpec] = {
         MicroExpFuseNetLate,
         (ModelInput("eyes", _clip("size", 32)), ModelInput("mouth", _clip("size", 32))),
         ("logits",), {"frames": 96, "size": 32}),
+    "au_net": ArchSpec(MicroExpAUNet, (ModelInput("face", _clip("size", 64)),),
+                       ("logits", "au_logits"), {"frames": 18, "size": 64}),
     "time_contrast": ArchSpec(
         TimeContrastedMemoryNet,
         (ModelInput("frames", lambda kw: (kw.get("frames", 32), kw.get("in_channels", 1),

@@ -181,7 +181,7 @@ class CanonicalRenderer:
     """Renders one face of a :class:`SyntheticScene` in the aligner's output frame."""
 
     def __init__(self, scene: SyntheticScene, align_size: int, stabilise: str,
-                 rng: np.random.Generator, noise: bool = True):
+                 rng: np.random.Generator, noise: bool = True, rows: int | None = None):
         self.scene = scene
         self.layer = scene.layers[0]
         self.size = align_size
@@ -200,8 +200,11 @@ class CanonicalRenderer:
         self.point_sigma = rng.uniform(0.05, 0.25) * px if noise else 0.0
         self.pixel_sigma = rng.uniform(0.4, 1.3) if noise else 0.0
         self._dummy = np.zeros((8, 8), np.uint8)
+        # ``rows`` > S renders a canvas reaching below the face square (the aligner's mouth
+        # region does: pipeline.faces.canonical.MOUTH_BOX).
+        self.rows = rows or align_size
         xs = np.arange(align_size, dtype=np.float64)
-        gx, gy = np.meshgrid(xs, xs)
+        gx, gy = np.meshgrid(xs, np.arange(self.rows, dtype=np.float64))
         self._pix = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)])   # (3, S*S)
         lut = self.layer.look.lut  # (256, 1, 3) BGR tone curve
         self._lut = lambda gain: (lut(gain)[:, 0, :].astype(np.float64)
@@ -229,24 +232,24 @@ class CanonicalRenderer:
 
     def render(self, i: int, aligned_to_canon: np.ndarray, expressions: bool = True
                ) -> np.ndarray:
-        """uint8 (S, S) gray aligned face of frame ``i`` (without its micro / macro
+        """uint8 (rows, S) gray aligned face of frame ``i`` (without its micro / macro
         expressions when ``expressions`` is False: what they alone change, for
         :mod:`train.spotter.visibility`)."""
-        layer, s = self.layer, self.size
+        layer, s, rows = self.layer, self.size, self.rows
         b = layer.base_index(i)
         q = (aligned_to_canon @ self._pix)[:2]                      # (2, S*S) canonical px
         disp = self.scene.control_displacement(i, expressions=expressions)
         if disp is not None:
             grid = layer.grid
             back = invert_field(layer.field(b).grid_field(disp), grid)
-            gx = ((q[0] - grid.x0) / grid.step).astype(np.float32).reshape(s, s)
-            gy = ((q[1] - grid.y0) / grid.step).astype(np.float32).reshape(s, s)
+            gx = ((q[0] - grid.x0) / grid.step).astype(np.float32).reshape(rows, s)
+            gy = ((q[1] - grid.y0) / grid.step).astype(np.float32).reshape(rows, s)
             bq = cv2.remap(back, gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             q = q - bq.reshape(-1, 2).T
         src = np.linalg.inv(self.to_canon[b])
         map_x = (src[0, 0] * q[0] + src[0, 1] * q[1] + src[0, 2]).astype(np.float32)
         map_y = (src[1, 0] * q[0] + src[1, 1] * q[1] + src[1, 2]).astype(np.float32)
-        face = cv2.remap(layer.base.frames[b], map_x.reshape(s, s), map_y.reshape(s, s),
+        face = cv2.remap(layer.base.frames[b], map_x.reshape(rows, s), map_y.reshape(rows, s),
                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         out = self._lut(self.scene.state(i).gain)[face]
         if self.pixel_sigma:

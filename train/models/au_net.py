@@ -1,0 +1,103 @@
+"""MicroExpAUNet: a small 3D-CNN that scores the action units of a clip and its class.
+
+Ours, not from either paper: seed 1's MicroExpSTCNN (arXiv 1904.01390) learns classes
+straight from pixels with one 15-frame 3D convolution; here three small 3x3x3 blocks
+keep the face's layout (no spatial global pooling: WHERE the motion is - brows, lids,
+lip corners - is what tells the action units apart), take the peak over time (a micro-
+expression is brief and its apex falls anywhere in a spotted span) and feed two heads:
+multi-label action units (:data:`pipeline.recognition.au_rules.AUS`) and the class
+logits. The class can then come from the AU rules of the label set
+(:mod:`pipeline.recognition.au_rules`) or from the class head.
+
+==========================================  ==========  ==================
+layer                                       parameters  output (C, T, H, W)
+==========================================  ==========  ==================
+input: frames minus the first, normalised   -           1 x 18 x 64 x 64
+AvgPool 2x1x1 (pairs of frames)             -           1 x 9 x 64 x 64
+Conv3d 16, 3x3x3 stride 1x2x2, BN, ReLU;    464         16 x 9 x 16 x 16
+  MaxPool 1x2x2
+Conv3d 32, 3x3x3, BN, ReLU; MaxPool 1x2x2   13,888      32 x 9 x 8 x 8
+Conv3d 32, 3x3x3, BN, ReLU                  27,712      32 x 9 x 8 x 8
+max over time, Flatten, Dropout 0.3         -           2,048
+Linear 128, ReLU                            262,272     128
+heads: Linear C (logits), Linear 13 (AUs)   387 + 1,677 3 + 13
+==========================================  ==========  ==================
+
+(3 classes, T = 18: 306,400 parameters.) The first convolution is strided and the frames
+are paired because full-resolution 3D convolutions cost 3x more CPU time in training
+(measured 22 vs 72 ms a clip, 2 cores); a strided 3x3 kernel still reads every pixel.
+Outputs ``(logits, au_logits)``; train with cross-entropy on the class and binary
+cross-entropy on the AUs (:func:`au_net_loss`).
+
+Example:
+    >>> import torch
+    >>> net = MicroExpAUNet(frames=18, size=64, num_classes=3)
+    >>> logits, aus = net(torch.zeros(2, 1, 18, 64, 64))
+    >>> tuple(logits.shape), tuple(aus.shape), sum(p.numel() for p in net.parameters())
+    ((2, 3), (2, 13), 306400)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NUM_AUS = 13
+
+
+class AUNetOutput(NamedTuple):
+    logits: torch.Tensor
+    """(N, C) class logits."""
+    au_logits: torch.Tensor
+    """(N, 13) action-unit logits (sigmoid = probability the AU is present)."""
+
+
+def _block(cin: int, cout: int, pool: tuple[int, int, int],
+           stride: tuple[int, int, int] = (1, 1, 1)) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(cin, cout, 3, stride=stride, padding=1, bias=False),
+                         nn.BatchNorm3d(cout), nn.ReLU(inplace=True), nn.MaxPool3d(pool))
+
+
+class MicroExpAUNet(nn.Module):
+    """Args: ``frames`` T, ``size`` side of the gray face, ``num_classes``, ``num_aus``,
+    ``widths`` of the three blocks, ``hidden`` units, ``dropout``."""
+
+    def __init__(self, frames: int = 18, size: int = 64, num_classes: int = 3,
+                 num_aus: int = NUM_AUS, widths: tuple[int, int, int] = (16, 32, 32),
+                 hidden: int = 128, dropout: float = 0.3):
+        super().__init__()
+        if size % 8:
+            raise ValueError(f"size must be a multiple of 8, got {size}")
+        w1, w2, w3 = widths
+        self.features = nn.Sequential(nn.AvgPool3d((2, 1, 1)),
+                                      _block(1, w1, (1, 2, 2), stride=(1, 2, 2)),
+                                      _block(w1, w2, (1, 2, 2)), _block(w2, w3, (1, 1, 1)))
+        flat = w3 * (size // 8) ** 2
+        self.fc = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, hidden),
+                                nn.ReLU(inplace=True))
+        self.head = nn.Linear(hidden, num_classes)
+        self.au_head = nn.Linear(hidden, num_aus)
+
+    def forward(self, face: torch.Tensor) -> AUNetOutput:
+        x = self.features(face)                 # (N, C, T', H', W')
+        x = x.amax(dim=2)                       # peak over time
+        h = self.fc(x)
+        return AUNetOutput(self.head(h), self.au_head(h))
+
+
+def au_net_loss(out: AUNetOutput, labels: torch.Tensor, aus: torch.Tensor,
+                au_weight: float = 1.0, class_mask: torch.Tensor | None = None
+                ) -> torch.Tensor:
+    """CE(class) + ``au_weight`` x BCE(AUs). ``class_mask`` (N,) bool leaves clips without
+    a class in the label set (CASME II's "others" under MEGC) out of the class term only:
+    their AUs still teach the AU head."""
+    bce = F.binary_cross_entropy_with_logits(out.au_logits, aus)
+    if class_mask is not None and not bool(class_mask.any()):
+        return au_weight * bce
+    logits, y = out.logits, labels
+    if class_mask is not None:
+        logits, y = logits[class_mask], y[class_mask]
+    return F.cross_entropy(logits, y) + au_weight * bce

@@ -1,0 +1,343 @@
+"""Train and compare recognisers on spotted-like spans, tested on a held-out deformation
+model (SYNTHETIC data only).
+
+Data: :mod:`train.recognition.data` (``data/recognition/train.npz``, mestream's RBF
+generator with domain randomisation; ``heldout.npz``, the Waters muscle + thin-plate
+spline model that nothing here trains on or chooses with).
+
+Every clip a model sees is cut the way the spot stage cuts it: the span around the
+expression goes through :class:`pipeline.windowing.ClipWindow` (the serving code: linear
+in time to T frames), is jittered around the true onset / offset as a spotter's interval
+is (a fresh draw every epoch; IoU with the truth >= 0.5), then prepared as
+:func:`pipeline.clip_tensor.model_input` prepares it (64 px by area, frames minus the
+first, ``(x - mean) / max`` with the training statistics).
+
+Protocol: the 12 subjects in ``--folds`` groups (leave-3-subjects-out by default: every
+subject is tested once, by models that never saw its face); per fold and seed a fresh
+model trains on the TRAINING-domain clips of the other subjects and predicts the test
+subjects' clips of BOTH domains. Predictions are pooled over folds per seed; UF1, UAR
+and accuracy are mean +- std over seeds. For ``au_net`` the class is scored two ways
+(its class head, and the label set's AU rules applied to its AU probabilities) and the
+AU12-vs-AU15 direction is reported.
+
+Run::
+
+    .venv/bin/python -m train.recognition.fit --models au_net stcnn fusenet_late \
+        fusenet_intermediate --seeds 0 1 --out runs/recognition
+    .venv/bin/python -m train.recognition.fit --models au_net --final --out runs/recognition
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pipeline.recognition.au_rules import AUS, present_aus, rule_class
+from pipeline.windowing import ClipWindow
+from train.checkpoint import save_checkpoint
+from train.metrics import recognition_metrics
+from train.models.registry import build_model
+from train.normalise import Normalisation
+
+DATA = Path("data/recognition")
+FRAMES = 18
+LABELS = {"megc3": ["negative", "positive", "surprise"],
+          "casme2": ["disgust", "happiness", "others", "repression", "surprise"]}
+INPUTS = {"stcnn": ("face",), "au_net": ("face",), "fusenet_late": ("eyes", "mouth"),
+          "fusenet_intermediate": ("eyes", "mouth")}
+TRAINED_ON = ("synthetic: mestream's RBF generator with domain randomisation on real faces "
+              "(11 GRID speakers + astronaut), rendered in the aligned face")
+
+
+@dataclass
+class Domain:
+    """One ``.npz`` of :mod:`train.recognition.data`, in memory."""
+
+    name: str
+    arrays: dict[str, np.ndarray]
+
+    @classmethod
+    def load(cls, path: Path) -> Domain:
+        with np.load(path) as z:
+            return cls(str(z["domain"]), {k: z[k] for k in z.files})
+
+    def __len__(self) -> int:
+        return len(self.arrays["onset_ns"])
+
+    @property
+    def subjects(self) -> np.ndarray:
+        return self.arrays["subject"]
+
+    def aus(self, k: int) -> set[str]:
+        return set(str(self.arrays["aus"][k]).split("+"))
+
+    def window(self, k: int) -> ClipWindow:
+        a = self.arrays
+        lo, hi = int(a["start"][k]), int(a["start"][k + 1])
+        w = ClipWindow(history_ms=1e9)
+        for j in range(lo, hi):
+            w.append(int(a["pts"][j]), j - lo, a["face"][j], a["eyes"][j], a["mouth"][j])
+        return w
+
+
+def jittered_span(onset: int, offset: int, rng: np.random.Generator | None
+                  ) -> tuple[int, int]:
+    """A spotter-like interval around the truth: start and end moved by up to a third of
+    the duration (never shorter than 40 % of it); the truth itself when ``rng`` is None."""
+    if rng is None:
+        return onset, offset
+    dur = offset - onset
+    while True:
+        s = onset + rng.uniform(-0.33, 0.25) * dur
+        e = offset + rng.uniform(-0.25, 0.33) * dur
+        inter = max(0.0, min(e, offset) - max(s, onset))
+        union = max(e, offset) - min(s, onset)
+        if e - s >= 0.4 * dur and inter / union >= 0.5:
+            return int(s), int(e)
+
+
+def cut(domain: Domain, idx: np.ndarray, rng: np.random.Generator | None,
+        windows: dict[int, ClipWindow]) -> dict[str, np.ndarray]:
+    """uint8 clips (n, T, H, W) per stream for clips ``idx``, spans jittered by ``rng``."""
+    out: dict[str, list[np.ndarray]] = {"face": [], "eyes": [], "mouth": []}
+    a = domain.arrays
+    for k in idx:
+        k = int(k)
+        if k not in windows:
+            windows[k] = domain.window(k)
+        s, e = jittered_span(int(a["onset_ns"][k]), int(a["offset_ns"][k]), rng)
+        clip = windows[k].clip(s, e, FRAMES)
+        out["face"].append(clip.face)
+        out["eyes"].append(clip.eyes)
+        out["mouth"].append(clip.mouth)
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def differences(x: np.ndarray) -> np.ndarray:
+    """Frames minus each clip's first frame (``reference: first``), float32."""
+    return x.astype(np.float32) - x[:, :1].astype(np.float32)
+
+
+def targets(domain: Domain, idx: np.ndarray, label_set: str
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(class ids, has-a-class mask, multi-hot AUs) of clips ``idx``."""
+    names = LABELS[label_set]
+    ys, mask, hot = [], [], []
+    for k in idx:
+        aus = domain.aus(int(k))
+        c = rule_class(label_set, aus)
+        ys.append(names.index(c) if c in names else 0)
+        mask.append(c in names)
+        hot.append([au in aus for au in AUS])
+    return (np.asarray(ys, np.int64), np.asarray(mask, bool),
+            np.asarray(hot, np.float32))
+
+
+def _tensors(model_name: str, clips: dict[str, np.ndarray],
+             norms: dict[str, Normalisation]) -> list[torch.Tensor]:
+    return [torch.from_numpy(norms[s].apply(differences(clips[s]))[:, None])
+            for s in INPUTS[model_name]]
+
+
+def _logits(out) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if isinstance(out, tuple) and hasattr(out, "au_logits"):
+        return out.logits, out.au_logits
+    return out, None
+
+
+def train_one(model_name: str, domain: Domain, train_idx: np.ndarray, label_set: str,
+              seed: int, epochs: int, batch: int = 32, lr: float = 1e-3,
+              au_weight: float = 1.0, log=print) -> tuple[torch.nn.Module, dict]:
+    """A fresh model trained on ``train_idx`` (fresh span jitter every epoch)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng([seed, 0xF17])
+    windows: dict[int, ClipWindow] = {}
+    ys, mask, hot = targets(domain, train_idx, label_set)
+    # Normalisation statistics from one jittered pass over the training clips only.
+    first = cut(domain, train_idx, rng, windows)
+    norms = {s: Normalisation.fit([differences(first[s])]) for s in INPUTS[model_name]}
+    size = 64 if INPUTS[model_name] == ("face",) else 32
+    kwargs = {"frames": FRAMES, "size": size, "num_classes": len(LABELS[label_set])}
+    model = build_model(model_name, kwargs)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        model.train()
+        order = rng.permutation(len(train_idx))
+        clips = first if epoch == 0 else cut(domain, train_idx, rng, windows)
+        total = 0.0
+        for b in range(0, len(order), batch):
+            sel = order[b:b + batch]
+            xs = _tensors(model_name, {k: v[sel] for k, v in clips.items()}, norms)
+            logits, au_logits = _logits(model(*xs))
+            y, m = torch.from_numpy(ys[sel]), torch.from_numpy(mask[sel])
+            loss = (F.cross_entropy(logits[m], y[m]) if bool(m.any())
+                    else logits.sum() * 0.0)
+            if au_logits is not None:
+                loss = loss + au_weight * F.binary_cross_entropy_with_logits(
+                    au_logits, torch.from_numpy(hot[sel]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(sel)
+        sched.step()
+        log(f"  {model_name} seed {seed} epoch {epoch + 1}/{epochs} loss "
+            f"{total / len(order):.4f} ({time.perf_counter() - t0:.0f} s)")
+    return model.eval(), {"kwargs": kwargs, "norms": norms}
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, model_name: str, domain: Domain, idx: np.ndarray,
+            norms: dict[str, Normalisation], seed: int) -> dict[str, np.ndarray]:
+    """Class probabilities (and AU probabilities) on spotter-like spans (fixed jitter)."""
+    rng = np.random.default_rng([seed, 0xE7A1])
+    windows: dict[int, ClipWindow] = {}
+    probs, aus = [], []
+    for b in range(0, len(idx), 64):
+        clips = cut(domain, idx[b:b + 64], rng, windows)
+        logits, au_logits = _logits(model(*_tensors(model_name, clips, norms)))
+        probs.append(torch.softmax(logits, 1).numpy())
+        if au_logits is not None:
+            aus.append(torch.sigmoid(au_logits).numpy())
+    out = {"probs": np.concatenate(probs)}
+    if aus:
+        out["aus"] = np.concatenate(aus)
+    return out
+
+
+def rule_predictions(au_probs: np.ndarray, head_probs: np.ndarray, label_set: str
+                     ) -> np.ndarray:
+    """The class from the AU rules, the head's where no rule applies."""
+    names = LABELS[label_set]
+    out = []
+    for a, h in zip(au_probs, head_probs, strict=True):
+        c = rule_class(label_set, present_aus(dict(zip(AUS, a, strict=True))))
+        out.append(names.index(c) if c in names else int(np.argmax(h)))
+    return np.asarray(out)
+
+
+def direction_accuracy(domain: Domain, idx: np.ndarray, au_probs: np.ndarray
+                       ) -> tuple[int, int]:
+    """(right, total) over clips with AU12 or AU15 (not both): the larger of the two AU
+    probabilities names the right one."""
+    i12, i15 = AUS.index("AU12"), AUS.index("AU15")
+    right = total = 0
+    for k, p in zip(idx, au_probs, strict=True):
+        aus = domain.aus(int(k))
+        if ("AU12" in aus) == ("AU15" in aus):
+            continue
+        total += 1
+        right += int((p[i12] > p[i15]) == ("AU12" in aus))
+    return right, total
+
+
+def subject_folds(subjects: np.ndarray, folds: int) -> list[list[str]]:
+    names = sorted(set(subjects.tolist()))
+    return [names[f::folds] for f in range(folds)]
+
+
+def _metrics(y: np.ndarray, pred: np.ndarray, n: int = 0) -> dict[str, float]:
+    m = recognition_metrics(y.tolist(), pred.tolist())
+    return {k: round(float(m[k]), 4) for k in ("uf1", "uar", "accuracy")}
+
+
+def compare(models: list[str], seeds: list[int], folds: int, epochs: int, label_set: str,
+            train: Domain, heldout: Domain, out: Path) -> dict:
+    """The comparison table's numbers (module docstring); writes ``out/results.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    groups = subject_folds(train.subjects, folds)
+    names = LABELS[label_set]
+    results: dict = {"label_set": label_set, "folds": groups, "epochs": epochs,
+                     "seeds": seeds, "models": {}}
+    for model_name in models:
+        per_seed: dict[str, list[dict]] = {}
+        for seed in seeds:
+            pooled: dict[str, dict[str, list]] = {}
+            for test_subjects in groups:
+                tr = np.flatnonzero(~np.isin(train.subjects, test_subjects))
+                model, info = train_one(model_name, train, tr, label_set, seed, epochs)
+                for dom in (train, heldout):
+                    te = np.flatnonzero(np.isin(dom.subjects, test_subjects))
+                    y, mask, _ = targets(dom, te, label_set)
+                    te, y = te[mask], y[mask]
+                    p = predict(model, model_name, dom, te, info["norms"], seed)
+                    acc = pooled.setdefault(dom.name, {"y": [], "head": [], "rule": [],
+                                                       "dir": [0, 0]})
+                    acc["y"] += y.tolist()
+                    acc["head"] += p["probs"].argmax(1).tolist()
+                    if "aus" in p:
+                        acc["rule"] += rule_predictions(p["aus"], p["probs"],
+                                                        label_set).tolist()
+                        r, t = direction_accuracy(dom, te, p["aus"])
+                        acc["dir"][0] += r
+                        acc["dir"][1] += t
+            for dom_name, acc in pooled.items():
+                row = {"domain": dom_name, "seed": seed, "clips": len(acc["y"]),
+                       "head": _metrics(np.array(acc["y"]), np.array(acc["head"]), len(names))}
+                if acc["rule"]:
+                    row["rules"] = _metrics(np.array(acc["y"]), np.array(acc["rule"]),
+                                            len(names))
+                    row["direction"] = acc["dir"]
+                per_seed.setdefault(dom_name, []).append(row)
+                print(json.dumps({"model": model_name, **row}), flush=True)
+        results["models"][model_name] = per_seed
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+    return results
+
+
+def final_model(model_name: str, label_set: str, epochs: int, seed: int, train: Domain,
+                out: Path) -> Path:
+    """Train on every subject and save a checkpoint ``mestream export`` reads."""
+    idx = np.arange(len(train))
+    model, info = train_one(model_name, train, idx, label_set, seed, epochs)
+    path = out / f"{model_name}_{label_set}.pt"
+    inputs = INPUTS[model_name]
+    preparation = {"mode": "interpolate", "frames": FRAMES, "size": info["kwargs"]["size"],
+                   "region_size": 32, "reference": "first", "stabilise": "one_euro",
+                   "spans": "spotter-like jitter around onset..offset (train.recognition)"}
+    save_checkpoint(path, arch=model_name, class_name=type(model).__name__,
+                    kwargs=info["kwargs"], state_dict=model.state_dict(),
+                    labels=LABELS[label_set], inputs={s: s for s in inputs},
+                    normalisation={s: info["norms"][s].to_dict() for s in inputs},
+                    preparation=preparation, recipe={"train.recognition.fit": {
+                        "epochs": epochs, "seed": seed}}, trained_on=TRAINED_ON,
+                    fold="all", seed=seed, epochs=epochs,
+                    train_subjects=sorted(set(train.subjects.tolist())), test_subjects=[],
+                    label_set=label_set, aus=list(AUS) if model_name == "au_net" else [])
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=["au_net"], choices=sorted(INPUTS))
+    ap.add_argument("--label-set", default="megc3", choices=sorted(LABELS))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--folds", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--out", type=Path, default=Path("runs/recognition"))
+    ap.add_argument("--final", action="store_true", help="train on all subjects and save "
+                    "a checkpoint per model instead of comparing")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    train = Domain.load(a.data / "train.npz")
+    if a.final:
+        for m in a.models:
+            print(final_model(m, a.label_set, a.epochs, a.seeds[0], train, a.out))
+        return 0
+    heldout = Domain.load(a.data / "heldout.npz")
+    compare(a.models, a.seeds, a.folds, a.epochs, a.label_set, train, heldout, a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
