@@ -161,6 +161,9 @@ class SyntheticSource(Node):
     micro_fraction: float = Field(0.7, ge=0, le=1, description="share of micro (vs macro) "
                                   "expressions")
     noise_sigma: float = Field(2.0, ge=0, le=50, description="sensor noise, grey levels")
+    deformation: Literal["rbf", "muscle"] = Field(
+        "rbf", description="how expressions are planted: mestream's generator (rbf, what "
+        "the bundled models trained on) or the held-out muscle model (recognition tests)")
     realtime: bool = Field(True, description="pace by pts, as a camera would")
 
 

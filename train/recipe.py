@@ -161,12 +161,18 @@ class Recipe(Node):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     device: Literal["cpu", "cuda", "auto"] = "auto"
     output: Output
-    intensity_weight: float = Field(0.0, ge=0, description="time_contrast: weight of the "
-                                    "intensity term (0: synthetic data has one, real "
-                                    "CASME II has none)")
+    intensity_weight: float = Field(0.0, ge=0, description="must stay 0: no dataset "
+                                    "reader gives intensity targets (real CASME II has "
+                                    "none); the time-contrast net's intensity head is "
+                                    "trained on planted intensities by train.recognition")
 
     @model_validator(mode="after")
     def _protocol_fits_data(self) -> Recipe:
+        if self.intensity_weight:
+            # Refused rather than ignored: a head the loss never saw must not look trained.
+            raise ValueError("intensity_weight > 0 needs intensity targets, which no dataset "
+                             "reader provides; train the time-contrast net's intensity head "
+                             "with python -m train.recognition.fit --models time_contrast")
         if self.protocol.name == "megc_composite" and self.data.composite is None:
             raise ValueError("protocol megc_composite needs data.composite")
         kernel_t = int(self.model.kwargs.get("kernel_t", 15))

@@ -48,7 +48,7 @@ def open_source(stream: str, cfg: Any) -> Source:
                                 faces=[str(f) for f in cfg.faces] or None,
                                 event_rate=cfg.events_per_minute, label_set=cfg.label_set,
                                 micro_fraction=cfg.micro_fraction,
-                                noise_sigma=cfg.noise_sigma)
+                                noise_sigma=cfg.noise_sigma, deformation=cfg.deformation)
     if isinstance(cfg, PythonSource):
         module, _, attr = cfg.factory.partition(":")
         try:

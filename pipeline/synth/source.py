@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.synth.deformation_model import DeformationSpec
 from pipeline.synth.distractors import DistractorSpec
 from pipeline.synth.scene import SceneSpec, SyntheticScene
 from pipeline.synth.truth import GroundTruth
@@ -139,6 +140,7 @@ def synthetic_source(
     jpeg_quality: int | None = None,
     loop_frames: int | None = None,
     wall_clock_pts: bool = False,
+    deformation: str = "rbf",
     **distractors: Any,
 ) -> SyntheticSource:
     """Factory for ``type: python`` sources; extra keyword options go to
@@ -152,6 +154,6 @@ def synthetic_source(
         events_per_minute=float(event_rate), micro_fraction=float(micro_fraction),
         distractors=DistractorSpec(noise_sigma=float(noise_sigma), jpeg_quality=jpeg_quality,
                                    **distractors),
-        stream=stream_id)
+        stream=stream_id, deformation=DeformationSpec(deformation))  # type: ignore[arg-type]
     return SyntheticSource(stream_id, spec, loop_frames=loop_frames,
                            wall_clock_pts=wall_clock_pts)

@@ -52,7 +52,11 @@ FRAMES = 18
 LABELS = {"megc3": ["negative", "positive", "surprise"],
           "casme2": ["disgust", "happiness", "others", "repression", "surprise"]}
 INPUTS = {"stcnn": ("face",), "au_net": ("face",), "fusenet_late": ("eyes", "mouth"),
-          "fusenet_intermediate": ("eyes", "mouth")}
+          "fusenet_intermediate": ("eyes", "mouth"), "time_contrast": ("face",)}
+TIME_CONTRAST_KWARGS = {"widths": [8, 16, 32], "hidden": 32, "pool": "mean"}
+"""As configs/train/time_contrast_synth.yaml: small enough for a CPU."""
+INTENSITY_WEIGHT = 0.5
+"""lambda of the time-contrast net's intensity term (MSE on the planted apex px)."""
 TRAINED_ON = ("synthetic: mestream's RBF generator with domain randomisation on real faces "
               "(11 GRID speakers + astronaut), rendered in the aligned face")
 
@@ -105,8 +109,9 @@ def jittered_span(onset: int, offset: int, rng: np.random.Generator | None
 
 
 def cut(domain: Domain, idx: np.ndarray, rng: np.random.Generator | None,
-        windows: dict[int, ClipWindow]) -> dict[str, np.ndarray]:
-    """uint8 clips (n, T, H, W) per stream for clips ``idx``, spans jittered by ``rng``."""
+        windows: dict[int, ClipWindow], spans: list | None = None) -> dict[str, np.ndarray]:
+    """uint8 clips (n, T, H, W) per stream for clips ``idx``, spans jittered by ``rng``
+    (appended to ``spans`` when given)."""
     out: dict[str, list[np.ndarray]] = {"face": [], "eyes": [], "mouth": []}
     a = domain.arrays
     for k in idx:
@@ -115,6 +120,8 @@ def cut(domain: Domain, idx: np.ndarray, rng: np.random.Generator | None,
             windows[k] = domain.window(k)
         s, e = jittered_span(int(a["onset_ns"][k]), int(a["offset_ns"][k]), rng)
         clip = windows[k].clip(s, e, FRAMES)
+        if spans is not None:
+            spans.append((clip.start_ns, clip.end_ns))
         out["face"].append(clip.face)
         out["eyes"].append(clip.eyes)
         out["mouth"].append(clip.mouth)
@@ -141,15 +148,54 @@ def targets(domain: Domain, idx: np.ndarray, label_set: str
             np.asarray(hot, np.float32))
 
 
+def _prepared(model_name: str, x: np.ndarray) -> np.ndarray:
+    # The time-contrast net takes raw frames (it differences them itself, as in
+    # configs/train/time_contrast_synth.yaml); the 3D-CNNs take frames minus the first.
+    return x.astype(np.float32) if model_name == "time_contrast" else differences(x)
+
+
 def _tensors(model_name: str, clips: dict[str, np.ndarray],
              norms: dict[str, Normalisation]) -> list[torch.Tensor]:
-    return [torch.from_numpy(norms[s].apply(differences(clips[s]))[:, None])
-            for s in INPUTS[model_name]]
+    axis = 2 if model_name == "time_contrast" else 1      # (N, T, 1, H, W) vs (N, 1, T, ..)
+    return [torch.from_numpy(np.expand_dims(norms[s].apply(_prepared(model_name, clips[s])),
+                                            axis)) for s in INPUTS[model_name]]
+
+
+def spot_targets(domain: Domain, idx: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
+    """(n, T) 1 where the resampled frame's time lies inside onset..offset."""
+    a = domain.arrays
+    out = np.zeros((len(idx), FRAMES), np.float32)
+    for r, (k, (s, e)) in enumerate(zip(idx, spans, strict=True)):
+        t = np.linspace(s, e, FRAMES)
+        out[r] = (t >= a["onset_ns"][k]) & (t <= a["offset_ns"][k])
+    return out
+
+
+def model_loss(out, y: torch.Tensor, mask: torch.Tensor, hot: torch.Tensor,
+               spot: torch.Tensor, intensity: torch.Tensor, au_weight: float = 1.0,
+               intensity_weight: float = INTENSITY_WEIGHT) -> torch.Tensor:
+    """The training loss of any recogniser here: CE on clips with a class; + BCE on the
+    AUs (au_net); + BCE on the per-frame spot targets and ``intensity_weight`` x MSE on the
+    planted intensity (time_contrast: both of seed 2's extra heads are trained)."""
+    if hasattr(out, "spot"):
+        from train.models.time_contrast import time_contrast_loss
+
+        keep = mask if bool(mask.any()) else torch.ones_like(mask)
+        sel = type(out)(out.spot[keep], out.label[keep], out.intensity[keep])
+        return time_contrast_loss(sel, spot[keep], y[keep], intensity[keep],
+                                  intensity_weight)
+    logits, au_logits = _logits(out)
+    loss = F.cross_entropy(logits[mask], y[mask]) if bool(mask.any()) else logits.sum() * 0
+    if au_logits is not None:
+        loss = loss + au_weight * F.binary_cross_entropy_with_logits(au_logits, hot)
+    return loss
 
 
 def _logits(out) -> tuple[torch.Tensor, torch.Tensor | None]:
     if isinstance(out, tuple) and hasattr(out, "au_logits"):
         return out.logits, out.au_logits
+    if isinstance(out, tuple) and hasattr(out, "spot"):
+        return out.label, None
     return out, None
 
 
@@ -161,11 +207,16 @@ def train_one(model_name: str, domain: Domain, train_idx: np.ndarray, label_set:
     rng = np.random.default_rng([seed, 0xF17])
     windows: dict[int, ClipWindow] = {}
     ys, mask, hot = targets(domain, train_idx, label_set)
+    intensity = domain.arrays["intensity_px"][train_idx].astype(np.float32)
     # Normalisation statistics from one jittered pass over the training clips only.
-    first = cut(domain, train_idx, rng, windows)
-    norms = {s: Normalisation.fit([differences(first[s])]) for s in INPUTS[model_name]}
+    spans: list[tuple[int, int]] = []
+    first = cut(domain, train_idx, rng, windows, spans)
+    norms = {s: Normalisation.fit([_prepared(model_name, first[s])])
+             for s in INPUTS[model_name]}
     size = 64 if INPUTS[model_name] == ("face",) else 32
     kwargs = {"frames": FRAMES, "size": size, "num_classes": len(LABELS[label_set])}
+    if model_name == "time_contrast":
+        kwargs.update(TIME_CONTRAST_KWARGS)
     model = build_model(model_name, kwargs)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
@@ -173,18 +224,20 @@ def train_one(model_name: str, domain: Domain, train_idx: np.ndarray, label_set:
         t0 = time.perf_counter()
         model.train()
         order = rng.permutation(len(train_idx))
-        clips = first if epoch == 0 else cut(domain, train_idx, rng, windows)
+        if epoch:
+            spans = []
+            clips = cut(domain, train_idx, rng, windows, spans)
+        else:
+            clips = first
+        spot = spot_targets(domain, train_idx, spans)
         total = 0.0
         for b in range(0, len(order), batch):
             sel = order[b:b + batch]
             xs = _tensors(model_name, {k: v[sel] for k, v in clips.items()}, norms)
-            logits, au_logits = _logits(model(*xs))
-            y, m = torch.from_numpy(ys[sel]), torch.from_numpy(mask[sel])
-            loss = (F.cross_entropy(logits[m], y[m]) if bool(m.any())
-                    else logits.sum() * 0.0)
-            if au_logits is not None:
-                loss = loss + au_weight * F.binary_cross_entropy_with_logits(
-                    au_logits, torch.from_numpy(hot[sel]))
+            loss = model_loss(model(*xs), torch.from_numpy(ys[sel]),
+                              torch.from_numpy(mask[sel]), torch.from_numpy(hot[sel]),
+                              torch.from_numpy(spot[sel]), torch.from_numpy(intensity[sel]),
+                              au_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -201,17 +254,22 @@ def predict(model: torch.nn.Module, model_name: str, domain: Domain, idx: np.nda
     """Class probabilities (and AU probabilities) on spotter-like spans (fixed jitter)."""
     rng = np.random.default_rng([seed, 0xE7A1])
     windows: dict[int, ClipWindow] = {}
-    probs, aus = [], []
+    probs, aus, intensity = [], [], []
     for b in range(0, len(idx), 64):
         clips = cut(domain, idx[b:b + 64], rng, windows)
-        logits, au_logits = _logits(model(*_tensors(model_name, clips, norms)))
+        out = model(*_tensors(model_name, clips, norms))
+        logits, au_logits = _logits(out)
         probs.append(torch.softmax(logits, 1).numpy())
         if au_logits is not None:
             aus.append(torch.sigmoid(au_logits).numpy())
-    out = {"probs": np.concatenate(probs)}
+        if hasattr(out, "intensity"):
+            intensity.append(out.intensity.numpy())
+    result = {"probs": np.concatenate(probs)}
     if aus:
-        out["aus"] = np.concatenate(aus)
-    return out
+        result["aus"] = np.concatenate(aus)
+    if intensity:
+        result["intensity"] = np.concatenate(intensity)
+    return result
 
 
 def rule_predictions(au_probs: np.ndarray, head_probs: np.ndarray, label_set: str
@@ -274,6 +332,9 @@ def compare(models: list[str], seeds: list[int], folds: int, epochs: int, label_
                                                        "dir": [0, 0]})
                     acc["y"] += y.tolist()
                     acc["head"] += p["probs"].argmax(1).tolist()
+                    if "intensity" in p:
+                        acc.setdefault("intensity_err", []).extend(np.abs(
+                            p["intensity"] - dom.arrays["intensity_px"][te]).tolist())
                     if "aus" in p:
                         acc["rule"] += rule_predictions(p["aus"], p["probs"],
                                                         label_set).tolist()
@@ -283,6 +344,8 @@ def compare(models: list[str], seeds: list[int], folds: int, epochs: int, label_
             for dom_name, acc in pooled.items():
                 row = {"domain": dom_name, "seed": seed, "clips": len(acc["y"]),
                        "head": _metrics(np.array(acc["y"]), np.array(acc["head"]), len(names))}
+                if acc.get("intensity_err"):
+                    row["intensity_mae_px"] = round(float(np.mean(acc["intensity_err"])), 3)
                 if acc["rule"]:
                     row["rules"] = _metrics(np.array(acc["y"]), np.array(acc["rule"]),
                                             len(names))
@@ -312,7 +375,8 @@ def final_model(model_name: str, label_set: str, epochs: int, seed: int, train: 
                         "epochs": epochs, "seed": seed}}, trained_on=TRAINED_ON,
                     fold="all", seed=seed, epochs=epochs,
                     train_subjects=sorted(set(train.subjects.tolist())), test_subjects=[],
-                    label_set=label_set, aus=list(AUS) if model_name == "au_net" else [])
+                    label_set=label_set, aus=list(AUS) if model_name == "au_net" else [],
+                    intensity_trained=model_name == "time_contrast")
     return path
 
 
