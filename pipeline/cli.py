@@ -89,8 +89,11 @@ def _row(r: dict[str, Any]) -> str:
             "offset_ns")
         span = f"{on / 1e6:.0f}-{off / 1e6:.0f} ms" if on is not None and off else ""
         model = r.get("model", {})
+        aus = r.get("aus") or {}
+        present = "+".join(a for a, p in aus.items() if p >= 0.5)
         extra = (f"{r.get('label') or 'spotted'} {r.get('kind') or ''} {span} "
                  f"score={r.get('spot_score') or r.get('score')}"
+                 + (f" aus={present or '-'}" if aus else "")
                  + (f" [{model.get('arch')}, weights: {model.get('trained_on')}]"
                     if model else ""))
     if kind == "face":

@@ -63,8 +63,14 @@ def report(cfg: PipelineConfig, records: list[dict[str, Any]], out: Path,
     by_stream: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by_stream[r.get("stream", "?")].append(r)
+    models = sorted({getattr(s, "deformation", "rbf") for s in cfg.sources.values()
+                     if s.type == "synthetic"})
+    planted = {"rbf": "mestream's generator (what the bundled models trained on)",
+               "muscle": "the HELD-OUT muscle model (pipeline/synth/muscles.py), which no "
+                         "bundled model trained on"}
     summary: dict[str, Any] = {"streams": {}, "note": "synthetic footage: micro-expressions "
-                               "planted by mestream's generator on real faces"}
+                               "planted on real faces by " + " and ".join(
+                                   planted.get(m, m) for m in models)}
     totals = {"tp": 0, "fp": 0, "fn": 0, "matched": 0, "correct": 0, "minutes": 0.0}
     delays: list[float] = []
     pairs: list[tuple[str, str]] = []          # (truth class, published label)

@@ -192,3 +192,30 @@ def test_a_model_trained_on_other_alignment_is_flagged() -> None:
     assert alignment_mismatch(preparation, ("align", "hold")) is None
     assert alignment_mismatch({}, served) is None             # a model that does not say
     assert serving_alignment(config, "align") is None
+
+
+def time_contrast_model(tmp_path, intensity_trained: bool):
+    """Seed 2's net (random weights) exported with or without a trained intensity head."""
+    from train.models import TimeContrastedMemoryNet
+
+    torch.manual_seed(0)
+    kw = {"frames": 18, "size": 64, "num_classes": 3, "widths": [8, 16, 32], "hidden": 32,
+          "pool": "mean"}
+    name = f"tc_{intensity_trained}"
+    torch.save({"arch": "time_contrast", "kwargs": kw,
+                "state_dict": TimeContrastedMemoryNet(**kw).state_dict(),
+                "labels": ["negative", "positive", "surprise"], "label_set": "megc3",
+                "intensity_trained": intensity_trained,
+                "normalisation": {"face": {"mean": 120.0, "max": 130.0}},
+                "trained_on": "unit test: random weights (synthetic)"}, tmp_path / f"{name}.pt")
+    export_onnx(tmp_path / f"{name}.pt", tmp_path / f"{name}.onnx")
+    return tmp_path / f"{name}.onnx"
+
+
+def test_time_contrast_gives_class_and_intensity_only_from_a_trained_head(tmp_path) -> None:
+    trained = classify_events(tmp_path, time_contrast_model(tmp_path, True), n=2)
+    for e in trained:
+        assert e.meta["label"] in ("negative", "positive", "surprise")
+        assert len(e.meta["intensity"]) == 1 and isinstance(e.meta["intensity"][0], float)
+    untrained = classify_events(tmp_path, time_contrast_model(tmp_path, False), n=2)
+    assert all(e.meta["intensity"] is None for e in untrained)

@@ -63,25 +63,47 @@ def _block(cin: int, cout: int, pool: tuple[int, int, int],
 
 class MicroExpAUNet(nn.Module):
     """Args: ``frames`` T, ``size`` side of the gray face, ``num_classes``, ``num_aus``,
-    ``widths`` of the three blocks, ``hidden`` units, ``dropout``."""
+    ``widths`` of the three blocks, ``hidden`` units, ``dropout``; ``clip_norm`` divides
+    each clip by its RMS before the first layer (exports to ONNX; no statistics);
+    ``backbone``: ``blocks`` (the table above) or ``stcnn`` (seed 1's trunk: Conv3d 32
+    15x3x3, ReLU, MaxPool 3 -> 32 x 1 x 20 x 20 at T = 18, 64 px; 4.1 k + 1.64 M in the
+    dense layer)."""
 
     def __init__(self, frames: int = 18, size: int = 64, num_classes: int = 3,
                  num_aus: int = NUM_AUS, widths: tuple[int, int, int] = (16, 32, 32),
-                 hidden: int = 128, dropout: float = 0.3):
+                 hidden: int = 128, dropout: float = 0.3, clip_norm: bool = False,
+                 backbone: str = "blocks"):
         super().__init__()
-        if size % 8:
-            raise ValueError(f"size must be a multiple of 8, got {size}")
-        w1, w2, w3 = widths
-        self.features = nn.Sequential(nn.AvgPool3d((2, 1, 1)),
-                                      _block(1, w1, (1, 2, 2), stride=(1, 2, 2)),
-                                      _block(w1, w2, (1, 2, 2)), _block(w2, w3, (1, 1, 1)))
-        flat = w3 * (size // 8) ** 2
+        self.clip_norm = clip_norm
+        if backbone == "blocks":
+            if size % 8:
+                raise ValueError(f"size must be a multiple of 8, got {size}")
+            w1, w2, w3 = widths
+            self.features: nn.Module = nn.Sequential(
+                nn.AvgPool3d((2, 1, 1)), _block(1, w1, (1, 2, 2), stride=(1, 2, 2)),
+                _block(w1, w2, (1, 2, 2)), _block(w2, w3, (1, 1, 1)))
+        elif backbone == "stcnn":
+            # Seed 1's MicroExpSTCNN trunk (32 filters 15x3x3, ReLU, MaxPool 3) under the
+            # two heads: the seed model made AU-aware.
+            if frames < 15:
+                raise ValueError(f"the stcnn backbone needs frames >= 15, got {frames}")
+            self.features = nn.Sequential(nn.Conv3d(1, 32, (15, 3, 3)), nn.ReLU(inplace=True),
+                                          nn.MaxPool3d(3))
+        else:
+            raise ValueError(f"backbone must be 'blocks' or 'stcnn', got {backbone!r}")
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, 1, frames, size, size)).amax(dim=2).numel()
         self.fc = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, hidden),
                                 nn.ReLU(inplace=True))
         self.head = nn.Linear(hidden, num_classes)
         self.au_head = nn.Linear(hidden, num_aus)
 
     def forward(self, face: torch.Tensor) -> AUNetOutput:
+        if self.clip_norm:
+            # Each clip scaled to unit RMS motion: a face's contrast and the camera's gain
+            # then do not change what the network sees (12 training faces are few).
+            rms = face.pow(2).mean(dim=(1, 2, 3, 4), keepdim=True).sqrt()
+            face = face / (rms + 1e-3)
         x = self.features(face)                 # (N, C, T', H', W')
         x = x.amax(dim=2)                       # peak over time
         h = self.fc(x)

@@ -54,6 +54,7 @@ LABELS = {"megc3": ["negative", "positive", "surprise"],
 INPUTS = {"stcnn": ("face",), "au_net": ("face",), "fusenet_late": ("eyes", "mouth"),
           "fusenet_intermediate": ("eyes", "mouth"), "time_contrast": ("face",)}
 TIME_CONTRAST_KWARGS = {"widths": [8, 16, 32], "hidden": 32, "pool": "mean"}
+AU_NET_KWARGS = {"clip_norm": True, "backbone": "stcnn"}
 """As configs/train/time_contrast_synth.yaml: small enough for a CPU."""
 INTENSITY_WEIGHT = 0.5
 """lambda of the time-contrast net's intensity term (MSE on the planted apex px)."""
@@ -72,6 +73,23 @@ class Domain:
     def load(cls, path: Path) -> Domain:
         with np.load(path) as z:
             return cls(str(z["domain"]), {k: z[k] for k in z.files})
+
+    @classmethod
+    def load_all(cls, paths: list[Path]) -> Domain:
+        """Several files of one domain as one (frames concatenated, starts shifted)."""
+        parts = [cls.load(p) for p in paths]
+        if len(parts) == 1:
+            return parts[0]
+        a: dict[str, np.ndarray] = {"domain": parts[0].arrays["domain"]}
+        offset, starts = 0, []
+        for d in parts:
+            starts.append(d.arrays["start"][:-1] + offset)
+            offset += int(d.arrays["start"][-1])
+        a["start"] = np.concatenate([*starts, [offset]])
+        for k in parts[0].arrays:
+            if k not in ("domain", "start"):
+                a[k] = np.concatenate([d.arrays[k] for d in parts])
+        return cls(parts[0].name, a)
 
     def __len__(self) -> int:
         return len(self.arrays["onset_ns"])
@@ -155,10 +173,26 @@ def _prepared(model_name: str, x: np.ndarray) -> np.ndarray:
 
 
 def _tensors(model_name: str, clips: dict[str, np.ndarray],
-             norms: dict[str, Normalisation]) -> list[torch.Tensor]:
+             norms: dict[str, Normalisation], rng: np.random.Generator | None = None
+             ) -> list[torch.Tensor]:
+    """Model inputs; with ``rng`` (training) each clip is mirrored with probability 1/2
+    (the planted AUs are bilateral, so the class and AUs stay) and its motion scaled by
+    0.8-1.25 (another face's contrast, another camera's gain)."""
     axis = 2 if model_name == "time_contrast" else 1      # (N, T, 1, H, W) vs (N, 1, T, ..)
-    return [torch.from_numpy(np.expand_dims(norms[s].apply(_prepared(model_name, clips[s])),
-                                            axis)) for s in INPUTS[model_name]]
+    out = []
+    flip = gain = None
+    if rng is not None:
+        n = len(next(iter(clips.values())))
+        flip = rng.random(n) < 0.5
+        gain = rng.uniform(0.8, 1.25, n).astype(np.float32)
+    for s in INPUTS[model_name]:
+        x = _prepared(model_name, clips[s])
+        if flip is not None:
+            x[flip] = x[flip][..., ::-1]
+            x *= gain[:, None, None, None]
+        out.append(torch.from_numpy(np.ascontiguousarray(
+            np.expand_dims(norms[s].apply(x), axis))))
+    return out
 
 
 def spot_targets(domain: Domain, idx: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
@@ -201,7 +235,8 @@ def _logits(out) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 def train_one(model_name: str, domain: Domain, train_idx: np.ndarray, label_set: str,
               seed: int, epochs: int, batch: int = 32, lr: float = 1e-3,
-              au_weight: float = 1.0, log=print) -> tuple[torch.nn.Module, dict]:
+              au_weight: float = 1.0, log=print, augment: bool = True
+              ) -> tuple[torch.nn.Module, dict]:
     """A fresh model trained on ``train_idx`` (fresh span jitter every epoch)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 0xF17])
@@ -217,6 +252,8 @@ def train_one(model_name: str, domain: Domain, train_idx: np.ndarray, label_set:
     kwargs = {"frames": FRAMES, "size": size, "num_classes": len(LABELS[label_set])}
     if model_name == "time_contrast":
         kwargs.update(TIME_CONTRAST_KWARGS)
+    if model_name == "au_net":
+        kwargs.update(AU_NET_KWARGS)
     model = build_model(model_name, kwargs)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
@@ -233,7 +270,8 @@ def train_one(model_name: str, domain: Domain, train_idx: np.ndarray, label_set:
         total = 0.0
         for b in range(0, len(order), batch):
             sel = order[b:b + batch]
-            xs = _tensors(model_name, {k: v[sel] for k, v in clips.items()}, norms)
+            xs = _tensors(model_name, {k: v[sel] for k, v in clips.items()}, norms,
+                          rng if augment else None)
             loss = model_loss(model(*xs), torch.from_numpy(ys[sel]),
                               torch.from_numpy(mask[sel]), torch.from_numpy(hot[sel]),
                               torch.from_numpy(spot[sel]), torch.from_numpy(intensity[sel]),
@@ -365,7 +403,8 @@ def final_model(model_name: str, label_set: str, epochs: int, seed: int, train: 
     path = out / f"{model_name}_{label_set}.pt"
     inputs = INPUTS[model_name]
     preparation = {"mode": "interpolate", "frames": FRAMES, "size": info["kwargs"]["size"],
-                   "region_size": 32, "reference": "first", "stabilise": "one_euro",
+                   "region_size": 32, "stabilise": "one_euro",
+                   "reference": "none" if model_name == "time_contrast" else "first",
                    "spans": "spotter-like jitter around onset..offset (train.recognition)"}
     save_checkpoint(path, arch=model_name, class_name=type(model).__name__,
                     kwargs=info["kwargs"], state_dict=model.state_dict(),
@@ -388,12 +427,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--train-files", nargs="+", default=["train.npz"],
+                    help="training-domain files under --data (concatenated)")
     ap.add_argument("--out", type=Path, default=Path("runs/recognition"))
     ap.add_argument("--final", action="store_true", help="train on all subjects and save "
                     "a checkpoint per model instead of comparing")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
-    train = Domain.load(a.data / "train.npz")
+    train = Domain.load_all([a.data / f for f in a.train_files])
     if a.final:
         for m in a.models:
             print(final_model(m, a.label_set, a.epochs, a.seeds[0], train, a.out))
