@@ -141,6 +141,7 @@ def report(cfg: PipelineConfig, records: list[dict[str, Any]], out: Path,
         else None,
         "class_accuracy": (round(totals["correct"] / totals["matched"], 3)
                            if totals["matched"] else None),
+        "classified": totals["matched"], "classified_right": totals["correct"],
         **class_scores(pairs),
         "au12_vs_au15": ({"right": sum(directions), "of": len(directions)}
                          if directions else None),
@@ -207,7 +208,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     o = summary["overall"]
     lines += ["", f"Overall: precision {o['precision']}, recall {o['recall']}, F1 {o['f1']}, "
               f"{o['false_alarms_per_minute']} false alarms per minute; class accuracy "
-              f"{o['class_accuracy']} ({totals_line(summary)}), UF1 {o.get('class_uf1')}, "
+              f"{o['class_accuracy']} ({o['classified_right']} of {o['classified']} right), "
+              f"UF1 {o.get('class_uf1')}, "
               f"UAR {o.get('class_uar')} (events matched to a planted micro-expression at "
               "IoU >= 0.5)" + (f"; AU12 vs AU15 right {o['au12_vs_au15']['right']} of "
                                f"{o['au12_vs_au15']['of']}" if o.get("au12_vs_au15")
@@ -217,14 +219,6 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                            f"{o['offset_to_clip_ms']['max']} ms." if o["offset_to_clip_ms"]
                            else "no events."), ""]
     return "\n".join(lines)
-
-
-def totals_line(summary: dict[str, Any]) -> str:
-    """'k of n classified right' over all streams."""
-    n = sum(s["classified"] for s in summary["streams"].values())
-    k = sum(round((s["class_accuracy"] or 0.0) * s["classified"])
-            for s in summary["streams"].values())
-    return f"{k} of {n} right"
 
 
 def annotate(source: Any, tracks: list[dict[str, Any]], events: list[dict[str, Any]],

@@ -137,17 +137,23 @@ class FaceLayer:
     def combo_unit(self, b: int, aus: tuple[str, ...]) -> np.ndarray:
         """Control displacements of ``aus`` scaled so the grid field peaks at 1 canonical px
         on base frame ``b``: intensity then means the largest displacement anywhere."""
-        key = (b, aus) if self.deformation.points_dependent else aus
-        unit = self._units.get(key)
-        if unit is None:
-            unit = self._units[key] = self.deformation.unit(aus, self.canonical_points(b))
-            if self.deformation.points_dependent and len(self._units) > 4 * RBF_CACHE:
-                self._units.clear()
+        unit = self._unit(b, aus)
         norm = self._norms.get((b, aus))
         if norm is None:
             f = self.field(b).grid_field(unit)
             norm = self._norms[(b, aus)] = float(np.sqrt((f**2).sum(axis=-1)).max())
         return unit / norm
+
+    def _unit(self, b: int, aus: tuple[str, ...]) -> np.ndarray:
+        """The model's (C, 2) displacement of ``aus``, cached (per base frame when it
+        depends on the frame's landmarks)."""
+        key = (b, aus) if self.deformation.points_dependent else aus
+        unit = self._units.get(key)
+        if unit is None:
+            if self.deformation.points_dependent and len(self._units) >= 4 * RBF_CACHE:
+                self._units.clear()
+            unit = self._units[key] = self.deformation.unit(aus, self.canonical_points(b))
+        return unit
 
     def blink_displacement(self, b: int, closure: float) -> np.ndarray:
         """Upper lids onto the lower lids by ``closure``; the iris goes half-way (it is
@@ -162,7 +168,7 @@ class FaceLayer:
     def speech_displacement(self, opening_px: float, b: int = 0) -> np.ndarray:
         if self._speech_unit is not None:
             return self._speech_unit * opening_px
-        return self.deformation.unit(SPEECH_AUS, self.canonical_points(b)) * opening_px
+        return self._unit(b, SPEECH_AUS) * opening_px
 
     # -- rendering ----------------------------------------------------------------------
 

@@ -218,11 +218,11 @@ def model_loss(out, y: torch.Tensor, mask: torch.Tensor, hot: torch.Tensor,
         sel = type(out)(out.spot[keep], out.label[keep], out.intensity[keep])
         return time_contrast_loss(sel, spot[keep], y[keep], intensity[keep],
                                   intensity_weight)
-    logits, au_logits = _logits(out)
-    loss = F.cross_entropy(logits[mask], y[mask]) if bool(mask.any()) else logits.sum() * 0
-    if au_logits is not None:
-        loss = loss + au_weight * F.binary_cross_entropy_with_logits(au_logits, hot)
-    return loss
+    if hasattr(out, "au_logits"):
+        from train.models.au_net import au_net_loss
+
+        return au_net_loss(out, y, hot, au_weight, class_mask=mask)
+    return F.cross_entropy(out[mask], y[mask]) if bool(mask.any()) else out.sum() * 0
 
 
 def _logits(out) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -341,7 +341,7 @@ def subject_folds(subjects: np.ndarray, folds: int) -> list[list[str]]:
     return [names[f::folds] for f in range(folds)]
 
 
-def _metrics(y: np.ndarray, pred: np.ndarray, n: int = 0) -> dict[str, float]:
+def _metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     m = recognition_metrics(y.tolist(), pred.tolist())
     return {k: round(float(m[k]), 4) for k in ("uf1", "uar", "accuracy")}
 
@@ -351,7 +351,6 @@ def compare(models: list[str], seeds: list[int], folds: int, epochs: int, label_
     """The comparison table's numbers (module docstring); writes ``out/results.json``."""
     out.mkdir(parents=True, exist_ok=True)
     groups = subject_folds(train.subjects, folds)
-    names = LABELS[label_set]
     results: dict = {"label_set": label_set, "folds": groups, "epochs": epochs,
                      "seeds": seeds, "models": {}}
     for model_name in models:
@@ -381,12 +380,11 @@ def compare(models: list[str], seeds: list[int], folds: int, epochs: int, label_
                         acc["dir"][1] += t
             for dom_name, acc in pooled.items():
                 row = {"domain": dom_name, "seed": seed, "clips": len(acc["y"]),
-                       "head": _metrics(np.array(acc["y"]), np.array(acc["head"]), len(names))}
+                       "head": _metrics(np.array(acc["y"]), np.array(acc["head"]))}
                 if acc.get("intensity_err"):
                     row["intensity_mae_px"] = round(float(np.mean(acc["intensity_err"])), 3)
                 if acc["rule"]:
-                    row["rules"] = _metrics(np.array(acc["y"]), np.array(acc["rule"]),
-                                            len(names))
+                    row["rules"] = _metrics(np.array(acc["y"]), np.array(acc["rule"]))
                     row["direction"] = acc["dir"]
                 per_seed.setdefault(dom_name, []).append(row)
                 print(json.dumps({"model": model_name, **row}), flush=True)
