@@ -24,8 +24,10 @@ heads: Linear C (logits), Linear 13 (AUs)   387 + 1,677 3 + 13
 ==========================================  ==========  ==================
 
 (3 classes, T = 18: 306,400 parameters.) The first convolution is strided and the frames
-are paired because full-resolution 3D convolutions cost 3x more CPU time in training
-(measured 22 vs 72 ms a clip, 2 cores); a strided 3x3 kernel still reads every pixel.
+are paired because full-resolution 3D convolutions cost about 3x more CPU time in
+training (one ad-hoc timing on a loaded 2-core machine); a strided 3x3 kernel still
+reads every pixel. The bundled model uses ``backbone="stcnn"`` (below), which scored
+higher on the training domain (pipeline/weights/README.md).
 Outputs ``(logits, au_logits)``; train with cross-entropy on the class and binary
 cross-entropy on the AUs (:func:`au_net_loss`).
 
