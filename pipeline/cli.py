@@ -28,6 +28,7 @@ from typing import Any
 
 from pipeline.config import PipelineConfig, check_paths, load_config
 from pipeline.errors import ConfigError
+from pipeline.event_record import interval_of
 
 log = logging.getLogger("mestream")
 
@@ -85,9 +86,8 @@ def _row(r: dict[str, Any]) -> str:
     pts_ms = r.get("pts_ns", 0) / 1e6
     extra = r.get("reason") or r.get("label") or r.get("shapes", {}).get("image", "")
     if kind == "event":
-        on, off = (r.get("interval") or r).get("onset_ns"), (r.get("interval") or r).get(
-            "offset_ns")
-        span = f"{on / 1e6:.0f}-{off / 1e6:.0f} ms" if on is not None and off else ""
+        iv = interval_of(r)
+        span = "" if iv is None else f"{iv[0] / 1e6:.0f}-{iv[2] / 1e6:.0f} ms"
         model = r.get("model", {})
         aus = r.get("aus") or {}
         present = "+".join(a for a, p in aus.items() if p >= 0.5)

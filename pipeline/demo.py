@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from pipeline.config import PipelineConfig
+from pipeline.event_record import interval_of
 
 GREEN, RED, YELLOW, WHITE = (60, 200, 60), (40, 40, 230), (0, 220, 255), (255, 255, 255)
 
@@ -46,11 +47,6 @@ def synthetic_truth(sid: str, src: Any) -> Any:
     from pipeline.sources import open_source
 
     return open_source(sid, src)
-
-
-def interval_of(record: dict[str, Any]) -> tuple[int, int, int]:
-    iv = record.get("interval") or record
-    return int(iv["onset_ns"]), int(iv["apex_ns"]), int(iv["offset_ns"])
 
 
 def report(cfg: PipelineConfig, records: list[dict[str, Any]], out: Path,
@@ -83,7 +79,8 @@ def report(cfg: PipelineConfig, records: list[dict[str, Any]], out: Path,
         fps = truth.fps
         gt = [e for e in truth.events if e.kind == "micro"]
         gt_ns = [frame_span_ns(e.onset, e.offset, fps) for e in gt]
-        events = [r for r in by_stream[sid] if r.get("type") == "event"]
+        events = [r for r in by_stream[sid]
+                  if r.get("type") == "event" and interval_of(r) is not None]
         preds = []
         for r in events:
             on, apex, off = interval_of(r)
@@ -193,8 +190,8 @@ def class_scores(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 def _iou(record: dict[str, Any], g0: int, g1: int) -> float:
     from pipeline.spotting.interval import interval_iou
 
-    on, _, off = interval_of(record)
-    return interval_iou(on, off, g0, g1)
+    iv = interval_of(record)
+    return 0.0 if iv is None else interval_iou(iv[0], iv[2], g0, g1)
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
@@ -248,8 +245,8 @@ def annotate(source: Any, tracks: list[dict[str, Any]], events: list[dict[str, A
                     cv2.putText(frame, f"truth: {e.kind} {e.label}", (4, 16),
                                 cv2.FONT_HERSHEY_SIMPLEX, 0.5, GREEN, 1, cv2.LINE_AA)
             for ev in events:
-                on, _, off = interval_of(ev)
-                if on <= pts <= off:
+                iv = interval_of(ev)
+                if iv is not None and iv[0] <= pts <= iv[2]:
                     text = f"event: {ev.get('label') or 'spotted'} ({ev.get('kind')})"
                     cv2.putText(frame, text, (4, 34), cv2.FONT_HERSHEY_SIMPLEX, 0.5, RED, 1,
                                 cv2.LINE_AA)

@@ -9,9 +9,12 @@ the event log and drops those, so a subscriber sees every record once:
 - per-frame records (``face``, ``track``, capture-only ``frame_record``) by the frame
   seq: a record of a later epoch whose seq is at or below the highest seq of its type
   an earlier epoch published is a repeat;
-- ``event`` records by time: a later epoch's event whose [onset, offset] overlaps an
-  earlier epoch's event of the same stream with IoU >= 0.5 (the MEGC matching rule) is
-  the same expression found again (track ids are not stable across a re-read);
+- ``event`` records by identity (stream, track, interval): a later epoch's event whose
+  [onset, offset] (under ``interval`` where classify puts it, :mod:`pipeline.event_record`)
+  overlaps an earlier epoch's event of the same stream and face track with IoU >= 0.5
+  (the MEGC matching rule) is the same expression found again. Track ids restart at 0
+  when a stream is re-read, so they match for a stream with one face; with several
+  faces a re-read may number them in another order (a repeat then gets through);
 - ``end_of_stream``: one per stream and epoch chain.
 
 Records of one epoch never filter each other: two faces may make the same expression
@@ -34,6 +37,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.event_record import interval_of
 from pipeline.spotting.interval import interval_iou
 
 PER_FRAME_TYPES = frozenset({"face", "track", "frame_record"})
@@ -45,8 +49,8 @@ EVENTS_REMEMBERED = 512  # per stream: far more than one re-read window holds
 class _StreamMemory:
     # type -> epoch -> highest seq published
     high: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
-    events: deque[tuple[int, int, int]] = field(
-        default_factory=lambda: deque(maxlen=EVENTS_REMEMBERED))  # (epoch, onset, offset)
+    events: deque[tuple[int, int | None, int, int]] = field(
+        default_factory=lambda: deque(maxlen=EVENTS_REMEMBERED))  # epoch, track, on, off
     ended: set[int] = field(default_factory=set)  # epochs whose end-of-stream went out
 
 
@@ -76,7 +80,7 @@ class ReplayedRecordFilter:
         elif kind == "event":
             span = _span(record)
             if span is not None:
-                mem.events.append((epoch, *span))
+                mem.events.append((epoch, _track(record), *span))
         elif kind == "end_of_stream":
             mem.ended.add(epoch)
 
@@ -87,17 +91,24 @@ class ReplayedRecordFilter:
             seq = record.get("seq")
             return bool(earlier) and isinstance(seq, int) and seq <= max(earlier)
         if kind == "event":
-            span = _span(record)
+            span, track = _span(record), _track(record)
             return span is not None and any(
-                e < epoch and interval_iou(*span, on, off) >= EVENT_IOU
-                for e, on, off in mem.events)
+                e < epoch and _same_track(track, t) and interval_iou(*span, on, off) >= EVENT_IOU
+                for e, t, on, off in mem.events)
         if kind == "end_of_stream":
             return any(e < epoch for e in mem.ended)
         return False
 
 
+def _track(record: dict[str, Any]) -> int | None:
+    track = record.get("track")
+    return track if isinstance(track, int) and not isinstance(track, bool) else None
+
+
+def _same_track(a: int | None, b: int | None) -> bool:
+    return a is None or b is None or a == b
+
+
 def _span(record: dict[str, Any]) -> tuple[int, int] | None:
-    on, off = record.get("onset_ns"), record.get("offset_ns")
-    if isinstance(on, int) and isinstance(off, int):
-        return on, off
-    return None
+    iv = interval_of(record)  # classify nests it under "interval"; spot does not
+    return None if iv is None else (iv[0], iv[2])

@@ -18,6 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from pipeline.event_record import interval_of
+
 
 def load_predictions(path: Path) -> dict[str, list[Any]]:
     from pipeline.spotting.interval import SpottedInterval
@@ -32,9 +34,11 @@ def load_predictions(path: Path) -> dict[str, list[Any]]:
             raise SystemExit(f"error: {path}:{n}: not JSON ({exc})") from None
         if r.get("type") != "event":
             continue
-        iv = r.get("interval") or r
+        iv = interval_of(r)
+        if iv is None:
+            raise SystemExit(f"error: {path}:{n}: an event without onset_ns/offset_ns")
         out[r.get("stream", "?")].append(SpottedInterval(
-            int(iv["onset_ns"]), int(iv["apex_ns"]), int(iv["offset_ns"]),
+            *iv,
             float(r.get("spot_score") or r.get("score") or 0.0), r.get("kind") or "micro",
             r.get("spotter") or "?"))
     return out

@@ -6,9 +6,33 @@ from __future__ import annotations
 from pipeline.replay_filter import ReplayedRecordFilter
 
 
-def event(onset_ms: int, offset_ms: int, stream: str = "cam") -> dict:
-    return {"type": "event", "stream": stream, "seq": 0,
-            "onset_ns": onset_ms * 1_000_000, "offset_ns": offset_ms * 1_000_000}
+def event(onset_ms: int, offset_ms: int, stream: str = "cam", track: int = 0) -> dict:
+    """An event record as publish gets it from classify: the interval nested."""
+    return {"type": "event", "stream": stream, "seq": 0, "track": track, "label": "positive",
+            "interval": {"onset_ns": onset_ms * 1_000_000, "apex_ns": onset_ms * 1_000_000,
+                         "offset_ns": offset_ms * 1_000_000}}
+
+
+def spot_event(onset_ms: int, offset_ms: int) -> dict:
+    """As a pipeline ending at spot publishes it: the spotter's fields at the top."""
+    return {"type": "event", "stream": "cam", "seq": 0, "track": 0,
+            "onset_ns": onset_ms * 1_000_000, "apex_ns": onset_ms * 1_000_000,
+            "offset_ns": offset_ms * 1_000_000}
+
+
+def test_both_event_shapes_are_recognised_when_found_again() -> None:
+    f = ReplayedRecordFilter()
+    assert f.admit(event(1000, 1300), epoch=0)
+    assert not f.admit(event(1000, 1300), epoch=1)
+    assert f.admit(spot_event(5000, 5300), epoch=0)
+    assert not f.admit(spot_event(5010, 5290), epoch=1)
+
+
+def test_another_face_making_the_same_expression_is_not_a_repeat() -> None:
+    f = ReplayedRecordFilter()
+    assert f.admit(event(1000, 1300, track=0), epoch=0)
+    assert f.admit(event(1000, 1300, track=1), epoch=1)
+    assert not f.admit(event(1000, 1300, track=0), epoch=1)
 
 
 def test_a_re_found_expression_is_dropped_and_a_new_one_kept() -> None:
