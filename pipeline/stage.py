@@ -500,10 +500,15 @@ class StageRunner:
                 outputs = list(stage.on_stream_end(msg))
             else:
                 outputs = list(stage.process(msg))
-        except Exception:
+        except Exception as exc:
             self.metrics.count_error(msg.stream)
             log.exception("stream %s seq %d: %s failed", msg.stream, msg.seq, msg.kind)
-            return
+            if msg.kind != wire.EOS:
+                return
+            # The end of a stream always reaches the next stage, or the run would wait
+            # for it forever; it says the stream failed here and why.
+            outputs = [Message(wire.EOS, msg.stream, msg.seq, msg.pts_ns, epoch=msg.epoch,
+                               meta={**msg.meta, "failed": f"{self.name}: {exc!r}"[:500]})]
         for out in outputs:
             self.send(out)
 

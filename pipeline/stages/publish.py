@@ -51,7 +51,10 @@ def record_of(msg: Message) -> dict[str, Any]:
     """The JSON object published for one message."""
     base = {"stream": msg.stream, "seq": msg.seq, "pts_ns": msg.pts_ns, "epoch": msg.epoch}
     if msg.kind == wire.EOS:
-        return {"type": "end_of_stream", **base, "reason": msg.meta.get("reason", "")}
+        rec = {"type": "end_of_stream", **base, "reason": msg.meta.get("reason", "")}
+        if msg.meta.get("failed"):  # a stage's end-of-stream hook raised (stage.py)
+            rec["failed"] = str(msg.meta["failed"])
+        return rec
     if msg.kind == wire.EVENT:
         return {**msg.meta, "type": "event", **base, "track": msg.track}
     if msg.kind == wire.TRACK:

@@ -219,3 +219,65 @@ def test_time_contrast_gives_class_and_intensity_only_from_a_trained_head(tmp_pa
         assert len(e.meta["intensity"]) == 1 and isinstance(e.meta["intensity"][0], float)
     untrained = classify_events(tmp_path, time_contrast_model(tmp_path, False), n=2)
     assert all(e.meta["intensity"] is None for e in untrained)
+
+
+def failing_model(tmp_path):
+    """An ONNX model that loads with the right input and output but fails when run
+    (a Reshape the input cannot take): the wrong model found only at inference."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    consts = [numpy_helper.from_array(np.array(v, dtype=np.int64), name) for name, v in
+              (("shape", [-1, 7]), ("starts", [0]), ("ends", [3]), ("axes", [1]))]
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["face", "shape"], ["r"]),
+         helper.make_node("Slice", ["r", "starts", "ends", "axes"], ["logits"])], "bad",
+        [helper.make_tensor_value_info("face", TensorProto.FLOAT, ["N", 1, 18, 64, 64])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])], consts)
+    path = tmp_path / "fails.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_an_end_of_stream_whose_flush_fails_still_reaches_the_next_stage(tmp_path) -> None:
+    """A clip waits in a batch that only end-of-stream flushes; the model fails on it.
+    Before: the end-of-stream was swallowed and a run waited for it forever. Now it
+    goes on, marked failed, and the stage exits 0."""
+    onnx_path = failing_model(tmp_path)
+    inp, sink_ep = f"ipc://{tmp_path}/classify.ipc", f"ipc://{tmp_path}/sink.ipc"
+    config = write_config(tmp_path, {
+        "name": "t-classify-eos",
+        "sources": {"a": {"type": "testpattern", "frames": 1}},
+        "stages": {"capture": {"type": "capture"},
+                   "classify": {"type": "classify", "model": str(onnx_path), "endpoint": inp,
+                                "backend": "onnxruntime", "max_batch": 4,
+                                "max_delay_ms": 10_000},
+                   "publish": {"type": "publish", "endpoint": sink_ep}},
+    })
+    bad = clip("a", 0, np.random.default_rng(0))
+    ctx = zmq.Context()
+    log = (tmp_path / "classify.log").open("w")
+    proc = subprocess.Popen(mestream("stage", "classify", "--config", str(config)), cwd=REPO,
+                            stderr=log)
+    try:
+        with open_socket(ctx, zmq.ROUTER, sink_ep, bind=True, linger_ms=0) as sink, \
+             open_socket(ctx, zmq.DEALER, inp, bind=False, linger_ms=0) as src:
+            src.send_multipart(wire.encode(bad))
+            src.send_multipart(wire.encode(Message(wire.EOS, "a", 1, 0,
+                                                   meta={"reason": "end-of-file"})))
+            while True:
+                assert sink.poll(60_000), "the end-of-stream never left classify"
+                peer, *parts = sink.recv_multipart()
+                msg = wire.decode(parts)
+                if msg.kind == wire.EOS:
+                    break
+            sink.send_multipart([peer, *wire.encode(Message(wire.ACK, "a", msg.seq, 0))])
+            assert msg.meta["reason"] == "end-of-file"
+            assert msg.meta["failed"].startswith("classify: "), msg.meta
+            assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        ctx.term()
+        log.close()
+    assert "stream a seq 1: eos failed" in (tmp_path / "classify.log").read_text()
