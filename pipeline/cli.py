@@ -129,7 +129,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
         registry = CollectorRegistry()
         registry.register(SnapshotCollector(lambda: [runner.metrics.snapshot()]))
-        start_http_server(args.metrics_port, registry=registry)
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=registry)
     return runner.run()
 
 

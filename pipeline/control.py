@@ -1,7 +1,12 @@
 """The control channel between the supervisor and its stage processes.
 
 The supervisor binds a ROUTER; each stage process connects a DEALER whose identity is
-``stage.replica``. Messages are single JSON frames:
+``stage.replica@pid``. Messages are single JSON frames; every one a stage sends carries
+the run's id (``run``, from ``MESTREAM_RUN_ID``) and its ``pid``, and the supervisor acts
+only on messages from the process it started for this run: a stage left over from an
+earlier run (its supervisor was killed) that reconnects to the same endpoint is ignored
+and cannot stop the new run's stages (its identity differs too, so ZeroMQ does not
+refuse the new stage's connection as a duplicate).
 
 - stage -> supervisor: ``ready`` (sockets bound and connected), ``heartbeat`` (every
   ``supervisor.heartbeat_s``, with counters and per-stream progress), ``drained`` (every
@@ -21,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 import time
 from typing import Any
@@ -36,23 +42,46 @@ log = logging.getLogger(__name__)
 STREAM_ENDED = -1
 
 
+RUN_ID_ENV = "MESTREAM_RUN_ID"
+
+
+def new_run_id() -> str:
+    """A run's identity: its start time (UTC, sortable) and 6 random hex digits; also
+    the name of its event log folder, so it holds only ``[0-9A-Za-z-]``."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
 def identity(stage: str, replica: int) -> str:
     return f"{stage}.{replica}"
+
+
+def route(stage: str, replica: int, pid: int) -> bytes:
+    """The control DEALER identity of one stage process."""
+    return f"{identity(stage, replica)}@{pid}".encode()
+
+
+def parse_route(raw: bytes) -> tuple[str, int] | None:
+    """``(stage.replica, pid)`` of a control identity, None if it is not one."""
+    name, sep, pid = raw.decode(errors="replace").rpartition("@")
+    return (name, int(pid)) if sep and pid.isdigit() else None
 
 
 class ControlClient:
     """A stage's end of the control channel. Owned by one thread (the stage's main
     loop); heartbeats from other threads go through :meth:`heartbeat` under a lock."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str | None, stage: str, replica: int):
+    def __init__(self, ctx: zmq.Context, endpoint: str | None, stage: str, replica: int,
+                 run_id: str = ""):
         self.endpoint = endpoint
         self.name = identity(stage, replica)
+        self.run_id = run_id
         self._lock = threading.Lock()
         self._cm = None
         self._sock: zmq.Socket | None = None
         if endpoint:
             self._cm = open_socket(ctx, zmq.DEALER, endpoint, bind=False,
-                                   identity=self.name.encode(), linger_ms=500)
+                                   identity=route(stage, replica, os.getpid()),
+                                   linger_ms=500)
             self._sock = self._cm.__enter__()
 
     @property
@@ -62,7 +91,7 @@ class ControlClient:
     def _send(self, body: dict[str, Any]) -> None:
         if self._sock is None:
             return
-        body = {"id": self.name, "pid": os.getpid(), **body}
+        body = {"id": self.name, "pid": os.getpid(), "run": self.run_id, **body}
         with self._lock:
             try:
                 self._sock.send(json.dumps(body).encode(), zmq.NOBLOCK)

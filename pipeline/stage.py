@@ -39,7 +39,7 @@ import zmq
 
 from pipeline import wire
 from pipeline.config import PipelineConfig
-from pipeline.control import STREAM_ENDED, ControlClient, identity
+from pipeline.control import RUN_ID_ENV, STREAM_ENDED, ControlClient, identity, new_run_id
 from pipeline.errors import WireError
 from pipeline.frame_ring import FrameRingReader
 from pipeline.keys import secure_process
@@ -82,6 +82,9 @@ class StageContext:
     output: Output | None = None
     # Per stream, the epoch this process started in (from the supervisor's go).
     epochs: dict[str, int] = field(default_factory=dict)
+    # The pipeline run this process belongs to (the supervisor's MESTREAM_RUN_ID; a
+    # stage run on its own makes its own).
+    run_id: str = ""
 
     @property
     def settings(self) -> Any:
@@ -276,16 +279,21 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to SIGTERM this process when the supervisor dies (no orphans)."""
+    """Ask Linux to SIGKILL this process when the supervisor dies (no orphans).
+
+    SIGKILL, not SIGTERM: a supervisor that died was killed or crashed, and an orphan
+    that finished gracefully (delivering what it held, waiting for acks) lived on for
+    ~30 s, holding endpoints and reconnecting to the next run's supervisor. Nothing is
+    lost by dying at once: the event log is crash-safe and the next run starts clean."""
     try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class StageRunner:
@@ -304,6 +312,7 @@ class StageRunner:
         self.replica = replica
         self.factory = factory
         self.control_endpoint = control
+        self.run_id = os.environ.get(RUN_ID_ENV) or new_run_id()  # own, if run by hand
         self.stop = threading.Event()
         self.metrics = StageMetrics(name, replica)
         self.streams: dict[str, StreamState] = {}
@@ -327,13 +336,15 @@ class StageRunner:
 
     def _run(self, ctx: zmq.Context, sockets: ExitStack) -> int:
         cfg, t = self.config, self.config.transport
-        sctx = StageContext(cfg, self.name, self.replica, ctx, self.metrics, self.stop, sockets)
+        sctx = StageContext(cfg, self.name, self.replica, ctx, self.metrics, self.stop,
+                            sockets, run_id=self.run_id)
         inp = None
         stage = self.factory(sctx)
         if stage.has_input:
             inp = sctx.open_socket(zmq.ROUTER, cfg.input_endpoint(self.name, self.replica),
                                    bind=True, rcvhwm=t.hwm, linger_ms=t.linger_ms)
-        control = ControlClient(ctx, self.control_endpoint, self.name, self.replica)
+        control = ControlClient(ctx, self.control_endpoint, self.name, self.replica,
+                                self.run_id)
         sockets.callback(control.close)
         self.out = None
         # Producers (capture) send from their own threads' sockets; the runner opens

@@ -17,7 +17,11 @@
   has drained, every stage is released and exits.
 - Ctrl-C / SIGTERM: capture stages are stopped first, they send end-of-stream, the
   others drain and exit by themselves; whatever is left after ``stop_timeout_s`` is
-  terminated, then killed. Children die with the supervisor (PR_SET_PDEATHSIG).
+  terminated, then killed. Children die with the supervisor (PR_SET_PDEATHSIG, SIGKILL):
+  a killed supervisor leaves no orphan to disturb the next run.
+- Every run has an id (``run_id``: in the log, in every control message, in every
+  published record); control messages from processes not started by this run are
+  ignored.
 - Counters from all heartbeats are served on one Prometheus endpoint
   (``metrics.prometheus_port``) and logged every ``metrics.log_interval_s``.
 """
@@ -40,7 +44,14 @@ from typing import Any
 import zmq
 
 from pipeline.config import PipelineConfig
-from pipeline.control import STREAM_ENDED, identity
+from pipeline.control import (
+    RUN_ID_ENV,
+    STREAM_ENDED,
+    identity,
+    new_run_id,
+    parse_route,
+    route,
+)
 from pipeline.keys import secure_process
 from pipeline.metrics import SnapshotCollector, summary_line
 from pipeline.native_log import is_native_noise
@@ -74,6 +85,11 @@ class Child:
     def name(self) -> str:
         return identity(self.stage, self.replica)
 
+    @property
+    def route(self) -> bytes | None:
+        """Its control identity (``stage.replica@pid``), None before it was started."""
+        return None if self.proc is None else route(self.stage, self.replica, self.proc.pid)
+
 
 _STDERR_LOCK = threading.Lock()
 
@@ -93,6 +109,8 @@ class Supervisor:
         self.released = False
         # Native libraries' info/warning lines are shown only at DEBUG (native_log.py).
         self.quiet_native = config.logging.level != "DEBUG"
+        self.run_id = new_run_id()
+        self.foreign_messages = 0  # control messages from processes not of this run
 
     # -- processes -------------------------------------------------------------------
     def _spawn(self, child: Child) -> None:
@@ -102,7 +120,7 @@ class Supervisor:
         for item in self.overrides:
             cmd += ["--set", item]
         env = {**os.environ, "MESTREAM_PARENT_PID": str(os.getpid()),
-               "PYTHONUNBUFFERED": "1"}
+               RUN_ID_ENV: self.run_id, "PYTHONUNBUFFERED": "1"}
         # A session of its own: a terminal's Ctrl-C reaches only the supervisor, which
         # then stops the stages in order instead of all at once.
         child.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
@@ -198,9 +216,19 @@ class Supervisor:
         except ValueError:
             log.warning("malformed control message from %r", ident)
             return
-        child = next((c for c in self.children if c.name == ident.decode(errors="replace")),
-                     None)
-        if child is None or not isinstance(msg, dict):
+        sender = parse_route(ident)
+        child = None if sender is None else next(
+            (c for c in self.children if c.name == sender[0]), None)
+        if (child is None or not isinstance(msg, dict) or child.proc is None
+                or sender is None or sender[1] != child.proc.pid
+                or msg.get("pid") != child.proc.pid or msg.get("run") != self.run_id):
+            # An orphan of an earlier run (or a process this supervisor did not start):
+            # acting on its "done" or "ready" would steer this run's stages.
+            self.foreign_messages += 1
+            if self.foreign_messages in (1, 10, 100, 1000):
+                log.warning("ignored %d control message(s) from a process not started by "
+                            "this run (last: %r, %s)", self.foreign_messages, ident,
+                            msg.get("type") if isinstance(msg, dict) else "?")
             return
         child.last_beat = time.monotonic()
         kind = msg.get("type")
@@ -224,11 +252,18 @@ class Supervisor:
             if self.started.is_set():  # a restarted stage: let it go at once
                 self._go(router, child)
 
+    def _send(self, router: zmq.Socket, child: Child, body: dict[str, Any]) -> None:
+        if child.route is not None:
+            router.send_multipart([child.route, json.dumps(body).encode()])
+
     def _go(self, router: zmq.Socket, child: Child) -> None:
         body = {"type": "go", "resume": child.progress, "epochs": self.epochs}
-        router.send_multipart([child.name.encode(), json.dumps(body).encode()])
+        self._send(router, child, body)
+        # Its heartbeat clock starts now: a stage ready early waited for the others
+        # without beating (it was not yet running), which is no sign of a hang.
+        child.last_beat = time.monotonic()
         if self.released:  # restarted after the end: nothing left for it to do
-            router.send_multipart([child.name.encode(), b'{"type": "release"}'])
+            self._send(router, child, {"type": "release"})
         if child.progress:
             log.info("%s resumes at %s", child.name, child.progress)
 
@@ -259,6 +294,7 @@ class Supervisor:
 
     def _loop(self, router: zmq.Socket) -> int:
         sup = self.cfg.supervisor
+        log.info("pipeline %s: run %s", self.cfg.name, self.run_id)
         for child in self.children:
             self._spawn(child)
         deadline = time.monotonic() + sup.startup_timeout_s
@@ -269,13 +305,15 @@ class Supervisor:
                 while router.poll(0, zmq.POLLIN):
                     self._on_control(router)
             for name, body in self.outbox:
-                router.send_multipart([name.encode(), json.dumps(body).encode()])
+                for child in self.children:
+                    if child.name == name:
+                        self._send(router, child, body)
             self.outbox.clear()
             if self.started.is_set() and not self.released and self._sinks_drained():
                 log.info("the last stage has every stream's end: releasing every stage")
                 self.released = True
                 for child in self.children:
-                    router.send_multipart([child.name.encode(), b'{"type": "release"}'])
+                    self._send(router, child, {"type": "release"})
             now = time.monotonic()
             for child in self.children:
                 proc = child.proc

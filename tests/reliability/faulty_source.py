@@ -53,3 +53,22 @@ def hang_at_exit(stream: str, frames: int = 5, **_: object) -> FiniteSource:
 
     atexit.register(time.sleep, 120)
     return FiniteSource(stream, frames)
+
+
+class SlowToPrepare(FiniteSource):
+    """A clean source whose one-off preparation (before its stage reports ready) takes
+    ``seconds``, as the synthetic scene's face loading does on a loaded machine."""
+
+    def __init__(self, stream: str, frames: int, seconds: float):
+        super().__init__(stream, frames)
+        self.seconds = seconds
+
+    def prepare(self) -> None:
+        import time
+
+        time.sleep(self.seconds)  # the slow start is the fault under test
+
+
+def slow_to_prepare(stream: str, frames: int = 5, seconds: float = 3.0,
+                    **_: object) -> SlowToPrepare:
+    return SlowToPrepare(stream, frames, seconds)

@@ -236,3 +236,112 @@ def test_a_stage_that_finished_but_hangs_at_exit_is_ended_not_restarted(tmp_path
     assert [r["seq"] for r in records] == list(range(6))
     assert "capture.0 finished its streams" in run.log and "not restarted" in run.log
     assert "restarting" not in run.log
+
+
+def pattern_config(tmp_path, port: int, frames: int, name: str, **supervisor) -> object:
+    return write_config(tmp_path, {
+        "name": name,
+        "sources": {"cam": {"type": "testpattern", "width": 64, "height": 48, "fps": 50,
+                            "frames": frames, "realtime": True}},
+        "stages": {"capture": {"type": "capture"}, "publish": publish(port)},
+        "supervisor": fast_supervisor(**supervisor),
+    })
+
+
+def test_a_new_run_starts_at_once_after_its_supervisor_was_killed(tmp_path, run_pipeline):
+    """kill -9 of `mestream run`: its stages die with it (no orphan lives on to send
+    its "done" to the next supervisor or hold the endpoints), and the same YAML started
+    again at once runs to its end. Before: orphans lived ~30 s and the new run failed."""
+    from tests.conftest import alive
+
+    port = free_port_pair()
+    config = pattern_config(tmp_path, port, 250, "t-kill-supervisor")
+    with EventSubscriber(f"tcp://127.0.0.1:{port}", timeout_s=60) as sub:
+        first = run_pipeline(config)
+        for n, _record in enumerate(sub, start=1):
+            if n == 20:
+                break
+        orphans = first.stage_pids()
+        assert len(orphans) == 2
+        first.proc.kill()
+        assert first.proc.wait(10) == -signal.SIGKILL
+    with EventSubscriber(f"tcp://127.0.0.1:{port}", timeout_s=60) as sub:
+        second = run_pipeline(config)  # at once: the orphans may not have gone yet
+        wait_until(lambda: not any(alive(p) for p in orphans), 2.0,
+                   "the killed supervisor's stages to die with it")
+        records = list(sub.until_end(["cam"]))
+    assert second.wait(60) == 0, second.log
+    assert [r["seq"] for r in records] == list(range(251))
+    assert "restarting" not in second.log
+
+
+def test_control_messages_from_another_process_are_ignored(tmp_path, run_pipeline):
+    """What an orphan of an earlier run does: its control socket, named like a stage
+    (``publish.0``), reconnects to the new supervisor before the new stage does and
+    sends "done" and "drained". Before: the supervisor took them as its own stage's
+    (and ZeroMQ refused the real stage's connection as a duplicate identity), so the
+    new run failed. Now they are ignored, said so, and the run ends normally."""
+    import json
+
+    import zmq
+
+    from pipeline.config import load_config
+
+    port = free_port_pair()
+    config = pattern_config(tmp_path, port, 150, "t-forged-control",
+                            stop_timeout_s=1.0)  # a stage "done" this long is killed
+    endpoint = load_config(config).control_endpoint()
+    ctx = zmq.Context()
+    forgers = []
+    for ident in (b"publish.0", f"publish.0@{os.getpid()}".encode()):
+        forger = ctx.socket(zmq.DEALER)
+        forger.setsockopt(zmq.IDENTITY, ident)
+        forger.setsockopt(zmq.LINGER, 0)
+        forger.connect(endpoint)  # queued until the supervisor binds: it connects first
+        for kind in ("done", "drained"):
+            forger.send(json.dumps({"type": kind, "id": "publish.0", "pid": os.getpid(),
+                                    "progress": {"cam": -1}}).encode())
+        forgers.append(forger)
+    try:
+        with EventSubscriber(f"tcp://127.0.0.1:{port}", timeout_s=60) as sub:
+            run = run_pipeline(config)
+            records = list(sub.until_end(["cam"]))
+        assert run.wait(60) == 0, run.log
+    finally:
+        for forger in forgers:
+            forger.close()
+        ctx.term()
+    assert [r["seq"] for r in records] == list(range(151))
+    assert "control message(s) from a process not started by this run" in run.log
+    assert "killing" not in run.log
+
+
+def test_a_stage_ready_early_is_not_killed_for_waiting_for_the_others(tmp_path,
+                                                                      run_pipeline):
+    """publish is ready at once, capture only after a 4 s preparation; the heartbeat
+    timeout is 2 s. Waiting for go is not a hang. Before, the heartbeat clock ran while
+    a stage waited, and one that had not beaten again by the supervisor's next check
+    after go (a loaded machine) was SIGKILLed. The test makes publish that slow: it is
+    stopped (SIGSTOP) while it waits and continued once the log says go."""
+    port = free_port_pair()
+    config = write_config(tmp_path, {
+        "name": "t-slow-start",
+        "sources": {"cam": {"type": "python", "factory":
+                            "tests.reliability.faulty_source:slow_to_prepare",
+                            "options": {"frames": 5, "seconds": 4.0}, "realtime": False}},
+        "stages": {"capture": {"type": "capture"}, "publish": publish(port)},
+        "supervisor": fast_supervisor(heartbeat_timeout_s=2.0),
+    })
+    with EventSubscriber(f"tcp://127.0.0.1:{port}", timeout_s=60) as sub:
+        run = run_pipeline(config)
+        wait_until(lambda: "[publish.0] publishing on" in run.log, 60, "publish ready")
+        [pid] = run.stage_pids("publish")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: "stage processes ready: go" in run.log, 60, "go")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        records = list(sub.until_end(["cam"]))
+    assert run.wait(60) == 0, run.log
+    assert [r["seq"] for r in records] == list(range(6))
+    assert "sent no heartbeat" not in run.log and "restarting" not in run.log
