@@ -18,6 +18,12 @@ it asks the replay endpoint for the missing records, hands them out first and dr
 live records it already has: every record exactly once, in ``event_seq`` order. Pass
 ``from_seq`` to start from the log (0: everything it holds) instead of from the
 first live record; ``last_seq`` is what to pass after a restart of the subscriber.
+
+Runs: every record carries the ``run_id`` of the pipeline run that published it. By
+default each run has a log of its own whose ``event_seq`` starts at 0; a subscriber
+that stays connected while the pipeline is started again notices the new run id and
+takes the new run's records from its first (``runs_seen`` counts the changes). With
+``event_log.resume: true`` the runs share one log and ``event_seq`` simply goes on.
 """
 
 from __future__ import annotations
@@ -75,6 +81,8 @@ class EventSubscriber:
         self.replayed = 0    # records handed out from the replay endpoint
         self.lost = 0        # event_seqs neither live nor the log could provide
         self.last_seq: int | None = None if from_seq is None else from_seq - 1
+        self.run_id: str | None = None  # the pipeline run of the last record handed out
+        self.runs_seen = 0             # runs after the first (a pipeline started again)
         self.replay_endpoint = (None if replay is False else
                                 replay if isinstance(replay, str) else replay_endpoint(endpoint))
         self.request_timeout_s = request_timeout_s
@@ -151,10 +159,19 @@ class EventSubscriber:
         if self._replay is None or not isinstance(seq, int) or isinstance(seq, bool):
             self._pending.append(record)  # no log behind this publisher: live only
             return
+        run = record.get("run_id")
         if self.last_seq is None:
-            self.last_seq = seq
+            self.last_seq, self.run_id = seq, run
             self._pending.append(record)
             return
+        if run != self.run_id and isinstance(run, str):
+            self._new_run(run)
+            if self.last_seq == -1:  # its own log: fill what it published before this
+                self._catch_up(seq, self.request_timeout_s)
+                self._count_lost(seq)
+                self.last_seq = seq
+                self._pending.append(record)
+                return
         if seq <= self.last_seq:
             self.duplicates += 1
             return
@@ -176,6 +193,24 @@ class EventSubscriber:
                         "replay endpoint %s did not answer)", self.last_seq + 1, seq - 1,
                         self.replay_endpoint)
 
+    def _new_run(self, run: str) -> None:
+        """The pipeline was started again. A run with a log of its own numbers from 0
+        (``event_log.resume: false``, the default): start over in it. A resumed log
+        carries on: keep going. The log's oldest record tells which."""
+        self.runs_seen += 1
+        log.info("pipeline run %s follows %s", run, self.run_id)
+        self.run_id = run
+        reply = self._request(0, self.request_timeout_s, limit=1)
+        if reply is None:
+            return
+        _header, lines = reply
+        try:
+            first = json.loads(lines[0]) if lines else {}
+        except ValueError:
+            first = {}
+        if first.get("run_id") == run:
+            self.last_seq = -1
+
     # -- replay ----------------------------------------------------------------------
     def _catch_up(self, until: int | None, wait_s: float) -> None:
         """Fetch records after ``last_seq`` (up to, not including, ``until``) from the
@@ -188,6 +223,13 @@ class EventSubscriber:
             if reply is None:
                 return
             header, lines = reply
+            run = header.get("run_id")
+            if self.run_id is not None and isinstance(run, str) and run and \
+                    run != self.run_id and until is None:
+                self._new_run(run)  # found by an idle check: the new run's records next
+                continue
+            if self.run_id is None and isinstance(run, str) and run:
+                self.run_id = run
             for line in lines:
                 try:
                     record = json.loads(line)
@@ -207,11 +249,11 @@ class EventSubscriber:
             if header.get("end") or not lines:
                 return
 
-    def _request(self, from_seq: int, wait_s: float
+    def _request(self, from_seq: int, wait_s: float, limit: int = 1000
                  ) -> tuple[dict[str, Any], list[bytes]] | None:
         assert self._replay is not None
         self._request_id += 1
-        body = {"v": 1, "type": "replay", "from_seq": from_seq, "limit": 1000,
+        body = {"v": 1, "type": "replay", "from_seq": from_seq, "limit": limit,
                 "id": self._request_id}
         deadline = time.monotonic() + wait_s
         # IMMEDIATE: nothing is queued for a publisher that is not connected, so a

@@ -196,8 +196,13 @@ class EventLogConfig(Node):
     it (``docs/protocol.md``, "Replay")."""
 
     enabled: bool = Field(True, description="false: records carry no event_seq, no replay")
-    dir: Path | None = Field(None, description="segment folder (default: "
+    dir: Path | None = Field(None, description="log folder (default: "
                              "<transport run dir>/<stage>-events); relative to the YAML")
+    resume: bool = Field(False, description="false: each run writes a log of its own "
+                         "(<dir>/<run id>/, event_seq from 0); true: the runs of this YAML "
+                         "continue one log (<dir>/) and its event_seq")
+    keep_runs: int = Field(5, ge=1, description="without resume: earlier runs' logs kept "
+                           "beside the current one (the oldest are deleted)")
     fsync: Literal["always", "interval", "never"] = Field(
         "interval", description="always: fdatasync every record; interval: at most "
         "fsync_interval_ms of records at risk from a power cut; never: the kernel decides")

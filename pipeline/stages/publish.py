@@ -20,6 +20,8 @@ drops those repeats before the log, so each record goes out once.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -45,6 +47,7 @@ REPLAY_LINGER_S = 2.0
 REPLAY_LINGER_MAX_S = 8.0  # under supervisor.stop_timeout_s (10 s by default)
 # Records read back from the log's tail at start, to know what a re-read repeats.
 FILTER_MEMORY_RECORDS = 5000
+RUN_DIR = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")  # control.new_run_id()
 
 
 def record_of(msg: Message) -> dict[str, Any]:
@@ -69,7 +72,8 @@ def record_of(msg: Message) -> dict[str, Any]:
     return rec
 
 
-def answer_replay(body: bytes, reader: LogReader, head_seq: int) -> list[bytes]:
+def answer_replay(body: bytes, reader: LogReader, head_seq: int,
+                  run_id: str = "") -> list[bytes]:
     """The reply frames to one replay request (``docs/protocol.md``, "Replay"):
     ``[header JSON, record, record, ...]``; a bad request gets ``type: error``."""
     try:
@@ -97,16 +101,33 @@ def answer_replay(body: bytes, reader: LogReader, head_seq: int) -> list[bytes]:
     chunk = reader.read(from_seq, limit)
     header = {"v": REPLAY_VERSION, "type": "replay", "id": rid, "from_seq": from_seq,
               "count": len(chunk.lines), "next_seq": chunk.next_seq, "end": chunk.end,
-              "first_seq": chunk.first_seq, "head_seq": head_seq}
+              "first_seq": chunk.first_seq, "head_seq": head_seq, "run_id": run_id,
+              "damaged": chunk.damaged}
     return [json.dumps(header, default=str).encode(), *chunk.lines]
+
+
+def run_log_dir(base: Path, run_id: str, resume: bool, keep_runs: int) -> Path:
+    """Where this run's event log lives: ``base`` itself when runs resume one log,
+    else ``base/<run id>`` (event_seq from 0, nothing carried over from an earlier run),
+    the oldest other runs' folders deleted beyond ``keep_runs``."""
+    if resume:
+        return base
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory = base / run_id
+    if not directory.exists():  # a publish restarted within the run keeps its log
+        earlier = sorted(p for p in base.iterdir() if p.is_dir() and RUN_DIR.match(p.name))
+        for old in earlier[:max(0, len(earlier) - keep_runs)]:
+            shutil.rmtree(old, ignore_errors=True)
+    return directory
 
 
 class ReplayServer:
     """A thread serving replay requests from the log on its own ROUTER socket."""
 
     def __init__(self, zctx: zmq.Context, endpoint: str, directory: Path,
-                 head: Callable[[], int], log: Any):
+                 head: Callable[[], int], log: Any, run_id: str = ""):
         self.endpoint = endpoint
+        self.run_id = run_id
         self.directory = directory
         self.head = head
         self.log = log
@@ -142,7 +163,7 @@ class ReplayServer:
                 parts = sock.recv_multipart()
                 self.requests += 1
                 try:
-                    reply = answer_replay(parts[-1], reader, self.head())
+                    reply = answer_replay(parts[-1], reader, self.head(), self.run_id)
                 except OSError as exc:  # e.g. a segment deleted by retention meanwhile
                     self.log.warning("replay request failed: %s", exc)
                     reply = [json.dumps({"v": REPLAY_VERSION, "type": "error",
@@ -179,15 +200,20 @@ class PublishStage(Stage):
         self.repeats = ReplayedRecordFilter()
         el = s.event_log
         if el.enabled:
-            directory = el.dir or self.ctx.config.run_dir() / f"{self.ctx.name}-events"
+            directory = run_log_dir(el.dir or self.ctx.config.run_dir() /
+                                    f"{self.ctx.name}-events", self.ctx.run_id, el.resume,
+                                    el.keep_runs)
             self.events = EventLog(directory, fsync=el.fsync,
                                    fsync_interval_ms=el.fsync_interval_ms,
                                    segment_bytes=el.segment_bytes,
                                    retain_bytes=el.retain_bytes)
             events = self.events
+            for _finding in events.damage:  # logged by the log itself; counted here
+                self.ctx.metrics.count_error("event_log")
             endpoint = el.replay_bind or replay_endpoint(s.bind)
             self.replay = ReplayServer(self.ctx.zmq, endpoint, directory,
-                                       lambda: events.next_seq - 1, self.log)
+                                       lambda: events.next_seq - 1, self.log,
+                                       self.ctx.run_id)
             try:
                 self.replay.start()
             except zmq.ZMQError as exc:  # records are still logged and published live
@@ -195,8 +221,9 @@ class PublishStage(Stage):
                                "(set stages.%s.event_log.replay_bind)", endpoint, exc,
                                self.ctx.name)
                 self.replay = None
-            self.log.info("event log %s (next event_seq %d, fsync %s); replay on %s",
-                          directory, events.next_seq, el.fsync, endpoint)
+            self.log.info("run %s: event log %s (next event_seq %d, fsync %s%s); replay "
+                          "on %s", self.ctx.run_id, directory, events.next_seq, el.fsync,
+                          ", resumed" if el.resume else "", endpoint)
             self._remember_log_tail(directory, events.next_seq)
         if s.wait_subscribers:
             deadline = time.monotonic() + s.wait_subscribers_timeout_s
@@ -224,7 +251,8 @@ class PublishStage(Stage):
                     rec = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(rec, dict):
+                # Epochs are per run: a resumed log's earlier runs repeat nothing.
+                if isinstance(rec, dict) and rec.get("run_id") == self.ctx.run_id:
                     self.repeats.remember(rec, int(rec.get("epoch", 0) or 0))
             if not chunk.lines or chunk.next_seq <= seq:
                 break
@@ -247,6 +275,7 @@ class PublishStage(Stage):
         if not self.repeats.admit(body, msg.epoch):  # published before the re-read
             self.ctx.metrics.count_drop(msg.stream, "repeat")
             return
+        body["run_id"] = self.ctx.run_id
         body["published_unix_ns"] = time.time_ns()  # for latency; pts stays the source's
         if self.events is not None:  # durable first, then live
             failures = self.events.failures

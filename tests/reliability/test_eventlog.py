@@ -1,5 +1,7 @@
 """The event log on its own: seqs survive a restart, a torn record left by a crash is
-cut, segments rotate and are read back across, a full file system is survived."""
+cut, segments rotate and are read back across, a full file system is survived; and
+damage (truncated, torn, garbage mid-file, a junk segment name, a reboot after an
+unclean stop) is reported and never makes a sequence number be given out twice."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import signal
 
 import pytest
 
-from pipeline.eventlog import EventLog, LogReader, segments
+from pipeline.eventlog import STATE_FILE, EventLog, LogReader, segment_name, segments
 from pipeline.stages.publish import answer_replay
 
 
@@ -27,9 +29,10 @@ def test_a_restarted_writer_continues_after_a_torn_record(tmp_path):
         f.write(b'{"event_seq":5,"type":"ev')
     again = EventLog(tmp_path)
     assert again.next_seq == 5
+    assert any("torn last record" in d for d in again.damage)
     again.append({"type": "event", "i": 5})
     again.close()
-    lines = path.read_bytes().splitlines()
+    lines = LogReader(tmp_path).read(0).lines
     assert seqs(lines) == [0, 1, 2, 3, 4, 5]
     assert json.loads(lines[-1])["i"] == 5
 
@@ -101,3 +104,83 @@ def test_every_fsync_policy_writes_the_same_log(tmp_path, policy):
         log.append({"type": "event", "i": i})
     log.close()
     assert seqs(LogReader(tmp_path).read(0).lines) == list(range(20))
+
+
+def written(directory, n: int, **kw) -> list[int]:
+    log = EventLog(directory, fsync="never", **kw)
+    out = [json.loads(log.append({"type": "event", "i": i}))["event_seq"] for i in range(n)]
+    log.close()
+    return out
+
+
+def test_a_truncated_log_never_reuses_a_sequence_number(tmp_path):
+    """The last records are cut away (a restored backup, a hand edit, a lost tail).
+    Before: the writer gave their seqs to new records, and a subscriber resuming from
+    its last event_seq dropped those as duplicates."""
+    assert written(tmp_path, 10) == list(range(10))
+    [(_, path)] = segments(tmp_path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:6]))  # seqs 6..9 gone, cut at a record boundary
+    log = EventLog(tmp_path)
+    assert log.next_seq > 9
+    assert any("truncated" in d for d in log.damage), log.damage
+    log.close()
+
+
+def test_garbage_mid_file_is_skipped_reported_and_loses_no_neighbour(tmp_path):
+    written(tmp_path, 10)
+    [(_, path)] = segments(tmp_path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[4] = lines[4][:30] + b"\x00garbage\xff" + lines[4][30:]  # seq 4 damaged
+    lines.insert(7, b"not a record at all\n")
+    path.write_bytes(b"".join(lines))
+    reader = LogReader(tmp_path)
+    chunk = reader.read(0)
+    assert seqs(chunk.lines) == [0, 1, 2, 3, 5, 6, 7, 8, 9]
+    assert chunk.damaged == 2
+    log = EventLog(tmp_path)
+    assert log.next_seq == 10
+    assert any("2 damaged line(s) after seq 3" in d for d in log.damage), log.damage
+    log.close()
+
+
+def test_a_junk_segment_name_is_set_aside_not_followed(tmp_path):
+    """Before: an empty ``events-99999999999999999999.jsonl`` made event_seq jump to
+    10^20."""
+    written(tmp_path, 5)
+    (tmp_path / segment_name(10**20 - 1)).write_bytes(b"")
+    (tmp_path / segment_name(3)).write_bytes(b"junk\n")
+    log = EventLog(tmp_path)
+    assert log.next_seq == 5
+    assert sorted(p.name for p in tmp_path.glob("*.damaged")) == [
+        segment_name(3) + ".damaged", segment_name(10**20 - 1) + ".damaged"]
+    assert len([d for d in log.damage if "renamed" in d]) == 2
+    log.append({"type": "event"})
+    log.close()
+    assert seqs(LogReader(tmp_path).read(0).lines) == list(range(6))
+
+
+def test_after_a_reboot_the_seqs_an_unclean_writer_reserved_are_skipped(tmp_path):
+    """A power cut after records were published but before their fdatasync: they are
+    gone from the log, not from subscribers. The state file's reservation (fsynced
+    before use) is where the next writer starts; a same-boot kill -9 (no page cache
+    lost) continues contiguously."""
+    log = EventLog(tmp_path, fsync="never")
+    for i in range(3):
+        log.append({"type": "event", "i": i})
+    os_state = json.loads((tmp_path / STATE_FILE).read_text())
+    assert os_state["closed"] is False and os_state["reserved"] > 2
+    killed = EventLog(tmp_path)  # same boot, never closed: a kill -9
+    assert killed.next_seq == 3 and killed.damage == []
+    (tmp_path / STATE_FILE).write_text(json.dumps({**os_state, "boot": "another boot"}))
+    rebooted = EventLog(tmp_path)
+    assert rebooted.next_seq == os_state["reserved"]
+    assert any("machine restarted" in d for d in rebooted.damage), rebooted.damage
+    log.close()
+
+
+def test_log_files_are_private_to_their_owner(tmp_path):
+    written(tmp_path / "log", 2)
+    assert (tmp_path / "log").stat().st_mode & 0o777 == 0o700
+    for path in (tmp_path / "log").iterdir():
+        assert path.stat().st_mode & 0o077 == 0, path
