@@ -369,6 +369,13 @@ class Transport(Node):
         10, ge=1, le=10000, description="capture sends a watermark every this many frames "
         "of a stream; after a middle stage restarts, file streams are re-read from the "
         "last watermark the last stage recorded (smaller: less re-read, more messages)")
+    reread: Literal["from_start", "from_watermark"] = Field(
+        "from_start", description="where a file-like stream is read again after a stage "
+        "after capture crashed: from_start: its first frame, so every stage rebuilds its "
+        "state exactly and the run publishes the unkilled run's events (costs one more "
+        "pass over what was read, unpaced up to where it had got); from_watermark: the "
+        "last watermark (bounded cost; state is rebuilt from history_ms of frames, so an "
+        "event near the crash can come out a tick different)")
 
 
 class Logging(Node):

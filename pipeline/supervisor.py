@@ -198,6 +198,9 @@ class Supervisor:
             start = self._sink_progress(sid)
             if start == STREAM_ENDED:
                 continue  # the last stage has its end: nothing was held
+            if self.cfg.transport.reread == "from_start":
+                start = 0  # every stage's state rebuilt exactly (MediaPipe's tracking,
+                # filters, the spotter's memory): the same events as an unkilled run
             self.epochs[sid] += 1
             for cap in self.children:
                 if (self.cfg.stages[cap.stage].type == "capture"

@@ -61,6 +61,7 @@ class CaptureStage(Stage):
         self.every = cfg.transport.watermark_every
         self.epochs: dict[str, int] = {}
         self._rewinds: dict[str, tuple[int, int]] = {}  # stream -> (seq, epoch) pending
+        self._pace: dict[str, tuple[float, int]] = {}  # stream -> (wall t0, its pts)
         self.live: dict[str, bool] = {}
         # Per stream: its shared-memory frame ring (None: frames go inline), and a flag
         # to free every slot after the next stage restarted (it held some).
@@ -336,8 +337,9 @@ class CaptureStage(Stage):
         loop = getattr(src_cfg, "loop", False)
         realtime = getattr(src_cfg, "realtime", False)
         seq, pts, offset, frames_this_pass = 0, 0, 0, 0
-        t0: float | None = None
-        p0 = 0
+        # A re-read keeps the first pass's clock: frames already due go out at once (the
+        # re-read catches up), later ones are paced as before.
+        t0, p0 = self._pace.get(sid, (None, 0))
         try:
             while not stop.is_set():
                 self._check_rewind(sid)
@@ -379,6 +381,7 @@ class CaptureStage(Stage):
                 if realtime:
                     if t0 is None:
                         t0, p0 = time.monotonic(), pts
+                        self._pace[sid] = (t0, p0)
                     wait = t0 + (pts - p0) / 1e9 - time.monotonic()
                     if wait > 0 and stop.wait(wait):
                         self._cancel(sid, shared)

@@ -31,7 +31,7 @@ from typing import Any
 import zmq
 
 from pipeline import wire
-from pipeline.eventlog import EventLog, LogReader, replay_endpoint
+from pipeline.eventlog import EventLog, LogReader, replay_endpoint, seq_of
 from pipeline.replay_filter import ReplayedRecordFilter
 from pipeline.sockets import open_socket
 from pipeline.stage import Stage
@@ -238,15 +238,21 @@ class PublishStage(Stage):
         self.log.info("publishing on %s", s.bind)
 
     def _remember_log_tail(self, directory: Path, next_seq: int) -> None:
-        """A restarted publish learns what the last records were, so a re-read that
-        follows its restart does not publish them twice."""
+        """A restarted publish learns what this run published, so a re-read that follows
+        its restart does not publish it twice: every event and end-of-stream of the run
+        (a re-read from a stream's start repeats them all), and the per-frame records of
+        the log's tail (the highest seqs are the recent ones)."""
         if next_seq == 0:
             return
         reader = LogReader(directory)
-        seq = max(0, next_seq - FILTER_MEMORY_RECORDS)
+        tail = max(0, next_seq - FILTER_MEMORY_RECORDS)
+        seq = 0
         while seq < next_seq:
             chunk = reader.read(seq, MAX_REPLAY_LIMIT)
             for line in chunk.lines:
+                if (b'"type":"event"' not in line and b'"type":"end_of_stream"' not in line
+                        and (seq_of(line) or 0) < tail):
+                    continue  # an old per-frame record: not parsed
                 try:
                     rec = json.loads(line)
                 except ValueError:
