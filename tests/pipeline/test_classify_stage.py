@@ -281,3 +281,16 @@ def test_an_end_of_stream_whose_flush_fails_still_reaches_the_next_stage(tmp_pat
         ctx.term()
         log.close()
     assert "stream a seq 1: eos failed" in (tmp_path / "classify.log").read_text()
+
+
+def test_the_bundled_time_contrast_model_gives_class_and_intensity(tmp_path) -> None:
+    """Seed 2 served: `model: time_contrast` (its intensity head trained, SYNTHETIC
+    data) gives a class and an intensity from the same clip."""
+    bundled = REPO / "pipeline" / "weights" / "time_contrast_synth_megc3.onnx"
+    events = classify_events(tmp_path, bundled, n=2)
+    for ev in events:
+        assert ev.meta["label"] in ("negative", "positive", "surprise")
+        assert ev.meta["model"]["arch"] == "time_contrast"
+        assert ev.meta["model"]["synthetic_weights"] is True
+        [intensity] = ev.meta["intensity"]
+        assert np.isfinite(intensity)
