@@ -103,6 +103,33 @@ def _row(r: dict[str, Any]) -> str:
            f"pts={pts_ms:10.1f}ms  {extra}"
 
 
+EXIT_NOT_RETRYABLE = 78  # EX_CONFIG (sysexits.h): the supervisor does not restart it
+
+
+def fatal_reason(exc: BaseException, cfg: PipelineConfig, stage: str,
+                 replica: int = 0) -> str | None:
+    """Why ``exc`` would only happen again on a restart, or None for a crash."""
+    import errno
+
+    import zmq
+
+    if isinstance(exc, zmq.ZMQError) and exc.errno in (
+            errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EINVAL):
+        s = cfg.stages[stage]
+        where = f"stages.{stage}.bind ({s.bind}) or its replay port" \
+            if s.type == "publish" else \
+            f"stages.{stage}.endpoint ({cfg.input_endpoint(stage, replica)})"
+        return (f"cannot bind: {exc.strerror}; check {where}, or whether another run "
+                "of this pipeline is still running")
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"{exc.filename}: no such file ({exc.strerror})"
+    if isinstance(exc, ValueError) and str(exc).startswith(f"stages.{stage}."):
+        return str(exc)  # a stage's own check of its settings or model, with its path
+    return None
+
+
 def cmd_stage(args: argparse.Namespace) -> int:
     from pipeline.logs import configure_logging
     from pipeline.stage import StageRunner, die_with_parent
@@ -130,7 +157,16 @@ def cmd_stage(args: argparse.Namespace) -> int:
         registry = CollectorRegistry()
         registry.register(SnapshotCollector(lambda: [runner.metrics.snapshot()]))
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=registry)
-    return runner.run()
+    try:
+        return runner.run()
+    except Exception as exc:  # noqa: BLE001  (sorted into retryable or not below)
+        reason = fatal_reason(exc, cfg, args.name, args.replica)
+        if reason is None:
+            raise  # a crash: the supervisor restarts the stage
+        # Restarting cannot help (a port in use, a missing file, a bad model): one
+        # line naming the YAML path, and the exit code that tells the supervisor so.
+        print(f"mestream stage {args.name}.{args.replica}: {reason}", file=sys.stderr)
+        return EXIT_NOT_RETRYABLE
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:

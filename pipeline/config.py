@@ -467,6 +467,39 @@ class PipelineConfig(Node):
         return self
 
     @model_validator(mode="after")
+    def _endpoints(self) -> PipelineConfig:
+        """Every address well formed, every tcp port in 1..65535, and no two sockets of
+        the pipeline binding the same address (a publish's replay port included):
+        before, port 99999 bound another port and a clash failed only at run time."""
+        bound: dict[str, str] = {}
+
+        def check(path: str, address: str) -> None:
+            if not address.startswith(("tcp://", "ipc://")):
+                raise ValueError(f"{path}: {address!r} is neither tcp://host:port nor "
+                                 "ipc://path")
+            if address.startswith("tcp://"):
+                host, sep, port = address.removeprefix("tcp://").rpartition(":")
+                if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                    raise ValueError(f"{path}: {address!r} needs a port in 1..65535")
+            if address in bound:
+                raise ValueError(f"{path}: {address} is also bound by {bound[address]}")
+            bound[address] = path
+
+        for name, stage in self.stages.items():
+            if stage.endpoint:
+                check(f"stages.{name}.endpoint", stage.endpoint)
+            if stage.type == "publish":
+                check(f"stages.{name}.bind", stage.bind)
+                if stage.event_log.enabled:
+                    from pipeline.eventlog import replay_endpoint
+
+                    replay = stage.event_log.replay_bind or replay_endpoint(stage.bind)
+                    check(f"stages.{name}.event_log.replay_bind (the replay endpoint "
+                          f"{'set' if stage.event_log.replay_bind else 'next to bind'})",
+                          replay)
+        return self
+
+    @model_validator(mode="after")
     def _wiring(self) -> PipelineConfig:
         if not self.sources:
             raise ValueError("sources: at least one source is needed")

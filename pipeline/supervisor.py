@@ -59,6 +59,8 @@ from pipeline.sockets import open_socket
 
 log = logging.getLogger("mestream.supervisor")
 
+EXIT_NOT_RETRYABLE = 78  # as pipeline.cli: a stage that a restart cannot help
+
 
 @dataclass
 class Child:
@@ -159,6 +161,11 @@ class Supervisor:
         if self.stopping or self.released:
             log.info("%s ended with %s while stopping", child.name, how)
             child.finished = True
+            return
+        if code == EXIT_NOT_RETRYABLE:  # a port in use, a missing file, a bad model
+            last = next((t for t in reversed(child.tail) if t.strip()), "")
+            self.failure = f"{child.name} cannot run: {last}"
+            log.error("%s", self.failure)
             return
         now = time.monotonic()
         child.crashed_at = now

@@ -80,9 +80,17 @@ def test_good_config_validates(tmp_path: Path) -> None:
          ["the first stage must be of type capture"]),
         # not YAML
         ("  cam0:\n", "  cam0: [\n", ["p.yaml:", "not valid YAML"]),
+        # a port out of range (before: 99999 silently bound another port)
+        ("5999\n", "99999\n", ["stages.publish.bind", "needs a port in 1..65535"]),
+        # the replay port next to bind clashes with a stage's input
+        ("5999\n", "5999\n    endpoint: tcp://127.0.0.1:6000\n",
+         ["stages.publish.event_log.replay_bind", "also bound by stages.publish.endpoint"]),
+        # not an address
+        ("5999\n", "5999\n    endpoint: 127.0.0.1:6100\n",
+         ["stages.publish.endpoint", "neither tcp://host:port nor ipc://path"]),
     ],
     ids=["unknown-key", "wrong-type", "range", "bad-tag", "missing", "literal",
-         "reference", "order", "yaml"],
+         "reference", "order", "yaml", "port-range", "replay-clash", "not-an-address"],
 )
 def test_each_mistake_exits_2_and_names_the_path(tmp_path, old, new, expected) -> None:
     assert old in GOOD

@@ -345,3 +345,22 @@ def test_a_stage_ready_early_is_not_killed_for_waiting_for_the_others(tmp_path,
     assert run.wait(60) == 0, run.log
     assert [r["seq"] for r in records] == list(range(6))
     assert "sent no heartbeat" not in run.log and "restarting" not in run.log
+
+
+def test_a_port_in_use_fails_the_run_at_once_with_one_line(tmp_path, run_pipeline):
+    """Before: a bind error was retried as a crash six times, each with a traceback.
+    Now the stage says which YAML key, exits EX_CONFIG, and the run ends (rc 1)."""
+    import socket
+
+    port = free_port_pair()
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", port))
+    holder.listen()
+    try:
+        run = run_pipeline(pattern_config(tmp_path, port, 5, "t-port-in-use"))
+        assert run.wait(60) == 1
+    finally:
+        holder.close()
+    assert "stages.publish.bind" in run.log and "Address already in use" in run.log
+    assert "restarting" not in run.log and "Traceback" not in run.log
