@@ -369,6 +369,10 @@ class Transport(Node):
         10, ge=1, le=10000, description="capture sends a watermark every this many frames "
         "of a stream; after a middle stage restarts, file streams are re-read from the "
         "last watermark the last stage recorded (smaller: less re-read, more messages)")
+    max_message_bytes: int = Field(
+        64 << 20, ge=1 << 16, description="a peer that sends a stage a larger message "
+        "is disconnected (a 4K BGR frame is 25 MB; frames through the shared-memory "
+        "ring are not messages)")
     reread: Literal["from_start", "from_watermark"] = Field(
         "from_start", description="where a file-like stream is read again after a stage "
         "after capture crashed: from_start: its first frame, so every stage rebuilds its "

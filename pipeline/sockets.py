@@ -57,6 +57,7 @@ def open_socket(
     subscribe: list[bytes] | None = None,
     immediate: bool = False,
     curve: CurveKeys | None = None,
+    max_message_bytes: int | None = None,
 ) -> Iterator[zmq.Socket]:
     """Create a socket, set its options, bind or connect it, and close it on exit.
 
@@ -72,6 +73,9 @@ def open_socket(
         immediate: queue messages only to completed connections (``ZMQ_IMMEDIATE``):
             a send to a peer that is not there fails at once instead of waiting.
         curve: CURVE keys for a tcp address (default: the process's, :func:`use_curve`).
+        max_message_bytes: a peer that sends a larger message is disconnected by
+            ZeroMQ (``ZMQ_MAXMSGSIZE``) before it is buffered: a bound socket's guard
+            against a process that floods it with huge frames.
     """
     sock = ctx.socket(kind)
     try:
@@ -82,6 +86,8 @@ def open_socket(
             sock.setsockopt(zmq.IDENTITY, identity)
         if immediate:
             sock.setsockopt(zmq.IMMEDIATE, 1)
+        if max_message_bytes is not None:
+            sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
         if kind == zmq.SUB:
             for topic in subscribe if subscribe is not None else [b""]:
                 sock.setsockopt(zmq.SUBSCRIBE, topic)
@@ -104,7 +110,7 @@ def prepare_ipc_path(address: str) -> None:
     path = Path(address.removeprefix("ipc://"))
     if len(str(path)) > MAX_IPC_PATH:
         raise ValueError(f"ipc path longer than {MAX_IPC_PATH} bytes: {path}")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     if path.exists():
         os.unlink(path)
 
@@ -136,3 +142,21 @@ def free_tcp_port(consecutive: int = 1, host: str = "127.0.0.1") -> int:
             continue
         return port
     raise RuntimeError(f"no {consecutive} adjacent free TCP ports on {host}")
+
+
+def private_dir(directory: Path) -> None:
+    """Create ``directory`` (and missing parents) as 0700, and refuse one another user
+    owns: its sockets would let that user into the pipeline (or squat its endpoints)."""
+    missing = []
+    for d in [directory, *directory.parents]:
+        if d.exists():
+            break
+        missing.append(d)
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+    st = directory.stat()
+    if st.st_uid != os.getuid():
+        raise PermissionError(f"{directory} belongs to uid {st.st_uid}, not this user "
+                              f"({os.getuid()}): set transport.ipc_dir to a folder of yours")
+    if st.st_mode & 0o077 and missing:
+        os.chmod(directory, 0o700)

@@ -342,7 +342,8 @@ class StageRunner:
         stage = self.factory(sctx)
         if stage.has_input:
             inp = sctx.open_socket(zmq.ROUTER, cfg.input_endpoint(self.name, self.replica),
-                                   bind=True, rcvhwm=t.hwm, linger_ms=t.linger_ms)
+                                   bind=True, rcvhwm=t.hwm, linger_ms=t.linger_ms,
+                                   max_message_bytes=t.max_message_bytes)
         control = ControlClient(ctx, self.control_endpoint, self.name, self.replica,
                                 self.run_id)
         sockets.callback(control.close)

@@ -149,7 +149,8 @@ class ReplayServer:
         reader = LogReader(self.directory)
         try:
             cm = open_socket(self._zctx, zmq.ROUTER, self.endpoint, bind=True,
-                             sndhwm=100, rcvhwm=100, linger_ms=0)
+                             sndhwm=100, rcvhwm=100, linger_ms=0,
+                             max_message_bytes=64 << 10)  # a request is a few bytes
             sock = cm.__enter__()
         except Exception as exc:  # reported by start() in the stage's thread
             self._error = exc

@@ -204,3 +204,43 @@ def test_a_rogue_peer_cannot_crash_a_stage(tmp_path):
         ("frame_record", 0), ("frame_record", 1), ("frame_record", 2), ("end_of_stream", 3)]
     text = (tmp_path / "stage.log").read_text()
     assert text.count("dropped a malformed message") == len(rogue), text
+
+
+def test_a_peer_sending_huge_messages_is_cut_off_and_the_stage_carries_on(tmp_path):
+    """Before: three 108 MB frames from any local process were taken in. Now a message
+    over transport.max_message_bytes disconnects its sender before it is buffered; a
+    well-behaved sender's stream still arrives whole."""
+    port = free_port_pair()
+    config = write_config(tmp_path, {
+        "name": "t-huge",
+        "sources": {"cam": {"type": "testpattern", "frames": 3}},
+        "stages": {"capture": {"type": "capture"},
+                   "publish": {"type": "publish", "bind": f"tcp://127.0.0.1:{port}",
+                               "wait_subscribers": 1}},
+        "transport": {"max_message_bytes": 1 << 20},
+    })
+    inp = load_config(config).input_endpoint("publish")
+    huge = wire.encode(Message(wire.FRAME, "big", 0, 0,
+                               {"image": np.zeros((1024, 1024, 3), np.uint8)}))
+    small = np.zeros((8, 8, 3), np.uint8)
+    log = (tmp_path / "stage.log").open("w")
+    ctx = zmq.Context()
+    with EventSubscriber(f"tcp://127.0.0.1:{port}", timeout_s=30) as sub:
+        proc = subprocess.Popen(mestream("stage", "publish", "--config", str(config)),
+                                cwd=REPO, stderr=log)
+        try:
+            with open_socket(ctx, zmq.DEALER, inp, bind=False, linger_ms=0) as rogue, \
+                    open_socket(ctx, zmq.DEALER, inp, bind=False, linger_ms=0) as peer:
+                for _ in range(3):
+                    rogue.send_multipart(huge)
+                for seq in range(3):
+                    peer.send_multipart(wire.encode(Message(wire.FRAME, "cam", seq, seq,
+                                                            {"image": small})))
+                peer.send_multipart(wire.encode(Message(wire.EOS, "cam", 3, 3)))
+                assert peer.poll(30_000, zmq.POLLIN), "no ack: the stage died"
+            records = list(sub.until_end(["cam"]))
+        finally:
+            ctx.term()
+        assert proc.wait(timeout=30) == 0
+    log.close()
+    assert [(r["stream"], r["seq"]) for r in records] == [("cam", s) for s in range(4)]

@@ -124,3 +124,23 @@ def test_no_pickle_in_the_runtime():
                 or "send_pyobj" in text:
             offenders.append(str(path.relative_to(REPO)))
     assert offenders == []
+
+
+def test_run_folders_are_private_and_another_users_is_refused(tmp_path):
+    """Before: the run folder's parents were created 0755 and never checked."""
+    import os
+
+    import pytest
+
+    from pipeline.sockets import prepare_ipc_path
+
+    prepare_ipc_path(f"ipc://{tmp_path}/mestream-u/pipe/stage.ipc")
+    for d in (tmp_path / "mestream-u", tmp_path / "mestream-u" / "pipe"):
+        assert d.stat().st_mode & 0o777 == 0o700, d
+    if os.getuid() != 0:
+        pytest.skip("handing a folder to another user needs root")
+    other = tmp_path / "theirs"
+    other.mkdir()
+    os.chown(other, 54321, -1)
+    with pytest.raises(PermissionError, match="belongs to uid 54321"):
+        prepare_ipc_path(f"ipc://{other}/stage.ipc")
