@@ -374,7 +374,7 @@ class Transport(Node):
         "is disconnected (a 4K BGR frame is 25 MB; frames through the shared-memory "
         "ring are not messages)")
     reread: Literal["from_start", "from_watermark"] = Field(
-        "from_start", description="where a file-like stream is read again after a stage "
+        "from_watermark", description="where a file-like stream is read again after a stage "
         "after capture crashed: from_start: its first frame, so every stage rebuilds its "
         "state exactly and the run publishes the unkilled run's events (costs one more "
         "pass over what was read, unpaced up to where it had got); from_watermark: the "

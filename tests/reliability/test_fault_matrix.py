@@ -43,7 +43,7 @@ def demo_config(tmp_path: Path, port: int) -> Path:
                          "wait_subscribers": 1}
     return write_config(tmp_path, {
         "name": "t-fault-matrix", "sources": sources, "stages": stages,
-        "transport": {"hwm": 8},
+        "transport": {"hwm": 8, "reread": demo["transport"]["reread"]},
         "supervisor": {"heartbeat_s": 0.2, "backoff_initial_s": 0.2,
                        "heartbeat_timeout_s": 20},
         "logging": {"level": "INFO"},
