@@ -57,8 +57,14 @@ def make_keys(directory: Path, names: list[str] | None = None,
         public, secret = directory / f"{name}.key", directory / f"{name}.key_secret"
         if public.exists() or secret.exists():
             raise FileExistsError(f"{public} already exists; remove it to make a new pair")
-        made_public, made_secret = zmq.auth.create_certificates(directory, name)
-        os.chmod(made_secret, 0o600)
+        # umask 077 while pyzmq writes: the secret is never readable by others, not
+        # even between its creation and a chmod (it used to be 0644 for that moment).
+        old_mask = os.umask(0o077)
+        try:
+            made_public, made_secret = zmq.auth.create_certificates(directory, name)
+        finally:
+            os.umask(old_mask)
+        os.chmod(made_public, 0o644)  # public keys are meant to be copied around
         written += [Path(made_public), Path(made_secret)]
         if authorize if authorize is not None else name != "server":
             folder = directory / AUTHORIZED
