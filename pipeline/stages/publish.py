@@ -195,6 +195,12 @@ class PublishStage(Stage):
         # stage can wait for its expected subscribers (no slow-joiner loss).
         self.pub = self.ctx.open_socket(zmq.XPUB, s.bind, bind=True, sndhwm=s.hwm)
         self.pub.setsockopt(zmq.XPUB_VERBOSE, 1)
+        self.subscriber_drops = 0
+        if s.event_log.enabled:
+            # A subscriber at its high-water mark makes the send fail (NODROP) instead
+            # of ZeroMQ dropping silently: the drop is counted and logged, and every
+            # subscriber fills the gap from the log (pipeline/client.py does it).
+            self.pub.setsockopt(zmq.XPUB_NODROP, 1)
         self.subscribers = 0
         self.events: EventLog | None = None
         self.replay: ReplayServer | None = None
@@ -291,7 +297,17 @@ class PublishStage(Stage):
                 self.ctx.metrics.count_error(msg.stream)
         else:
             data = json.dumps(body).encode()
-        self.pub.send_multipart([msg.stream.encode(), data])
+        try:
+            self.pub.send_multipart([msg.stream.encode(), data], flags=zmq.NOBLOCK)
+        except zmq.Again:  # a slow subscriber is full (only with the event log on)
+            self.subscriber_drops += 1
+            self.ctx.metrics.count_drop(msg.stream, "subscriber_hwm")
+            if self.subscriber_drops in (1, 100, 10_000) or self.subscriber_drops % 100_000 == 0:
+                self.log.warning("%d record(s) not sent live: a subscriber is %d records "
+                                 "behind (stages.%s.hwm); they are in the event log for "
+                                 "replay", self.subscriber_drops, self.ctx.settings.hwm,
+                                 self.ctx.name)
+            return
         self.ctx.metrics.count_out(msg.stream)
 
     def process(self, msg: Message) -> Iterable[Message]:
@@ -314,6 +330,9 @@ class PublishStage(Stage):
         return ()
 
     def close(self) -> None:
+        if self.subscriber_drops:
+            self.log.warning("this run: %d record(s) were not sent live to a slow "
+                             "subscriber; the event log holds them", self.subscriber_drops)
         if self.replay is not None:
             self.replay.close()
         if self.events is not None:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 
 import pytest
+import yaml
 
 from pipeline.client import EventSubscriber
 from pipeline.sockets import free_tcp_port
@@ -116,3 +117,36 @@ def test_a_full_disk_keeps_live_publishing_and_says_so(tmp_path, run_pipeline):
     not_durable = [r for r in records if r.get("durable") is False]
     assert 0 < len(not_durable) < 121
     assert "event log write failed: No space left on device" in run.log
+
+
+def test_a_subscriber_that_never_reads_is_counted_and_the_others_miss_nothing(tmp_path,
+                                                                              run_pipeline):
+    """Before: ZeroMQ dropped records to a slow subscriber silently. Now each record a
+    full subscriber could not take is counted (drop reason subscriber_hwm) and logged,
+    and a replaying subscriber still gets every record once."""
+    import zmq
+
+    port = free_port_pair()
+    config = pattern_pipeline(tmp_path, port, frames=20000, fps=50)
+    body = yaml.safe_load(config.read_text())
+    body["sources"]["cam"]["realtime"] = False
+    body["stages"]["publish"].update(wait_subscribers=2, hwm=10)
+    config.write_text(yaml.safe_dump(body, sort_keys=False))
+    ctx = zmq.Context()
+    stuck = ctx.socket(zmq.SUB)  # subscribes, then never reads
+    stuck.setsockopt(zmq.RCVHWM, 10)
+    stuck.setsockopt(zmq.RCVBUF, 4096)
+    stuck.setsockopt(zmq.SUBSCRIBE, b"")
+    stuck.connect(f"tcp://127.0.0.1:{port}")
+    try:
+        with EventSubscriber(f"tcp://127.0.0.1:{port}", timeout_s=120) as sub:
+            run = run_pipeline(config)
+            records = list(sub.until_end(["cam"]))
+        assert run.wait(120) == 0, run.log
+    finally:
+        stuck.close(linger=0)
+        ctx.term()
+    assert [r["seq"] for r in records] == list(range(20001))
+    assert sub.lost == 0
+    assert "not sent live: a subscriber is 10 records behind" in run.log
+    assert "were not sent live to a slow subscriber" in run.log
