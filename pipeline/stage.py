@@ -168,7 +168,9 @@ class Sender:
         self.sock = sock
         self.stop = stop
         self.on_wait = on_wait  # keeps heartbeats going while blocked: blocked != stalled
-        self.unacked: dict[str, int] = {}  # stream -> seq of its end-of-stream
+        # stream -> (seq, epoch) of its end-of-stream: an ack clears only the end of its
+        # own epoch (a late ack of a re-read's earlier pass must not clear the next's).
+        self.unacked: dict[str, tuple[int, int]] = {}
         self._eos_sent: dict[str, tuple[Message, float]] = {}  # for resending
 
     def send(self, msg: Message) -> bool:
@@ -188,7 +190,7 @@ class Sender:
                 if self.on_wait is not None:
                     self.on_wait()
         if msg.kind == wire.EOS:
-            self.unacked[msg.stream] = msg.seq
+            self.unacked[msg.stream] = (msg.seq, msg.epoch)
             self._eos_sent[msg.stream] = (msg, time.monotonic())
         return True
 
@@ -229,7 +231,7 @@ class Sender:
             except WireError as exc:
                 log.warning("dropped a malformed reply from the next stage: %s", exc)
                 continue
-            if ack.kind == wire.ACK and self.unacked.get(ack.stream) == ack.seq:
+            if ack.kind == wire.ACK and self.unacked.get(ack.stream) == (ack.seq, ack.epoch):
                 del self.unacked[ack.stream]
 
 
@@ -462,7 +464,7 @@ class StageRunner:
             for segment, slot, gen in msg.shared.values():
                 self.rings.release(segment, slot, gen)
             if msg.kind == wire.EOS:  # acked even when stale: a resent EOS wants its ack
-                ack = Message(wire.ACK, msg.stream, msg.seq, msg.pts_ns)
+                ack = Message(wire.ACK, msg.stream, msg.seq, msg.pts_ns, epoch=msg.epoch)
                 try:
                     inp.send_multipart([peer, *wire.encode(ack)], flags=zmq.NOBLOCK)
                 except zmq.ZMQError:  # the sender is gone: nobody to tell
