@@ -322,6 +322,7 @@ class StageRunner:
         self.out: Output | None = None
         self.released = False
         self.rings = FrameRingReader()  # capture's frames in shared memory (same host)
+        self.malformed = 0
 
     def run(self) -> int:
         """Run until every stream ended or a stop was requested. Returns the exit code."""
@@ -452,7 +453,11 @@ class StageRunner:
             msg = wire.decode(parts, self.rings)
         except WireError as exc:
             self.metrics.count_drop("?", "malformed")
-            log.warning("dropped a malformed message: %s", exc)
+            self.malformed += 1
+            # A flood of junk must not flood the log: the first 10, then every 1000th.
+            if self.malformed <= 10 or self.malformed % 1000 == 0:
+                log.warning("dropped a malformed message (%d so far): %s", self.malformed,
+                            exc)
             return
         if msg.kind == wire.HEARTBEAT:
             return
