@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import PipelineConfig, check_paths, load_config
+from pipeline.control import EXIT_NOT_RETRYABLE
 from pipeline.errors import ConfigError
 from pipeline.event_record import interval_of
 
@@ -101,9 +102,6 @@ def _row(r: dict[str, Any]) -> str:
         extra = f"track={r.get('track')} box={r.get('box')} score={q.get('score')}"
     return f"{r.get('stream', '?'):<16} {kind:<16} seq={r.get('seq', 0):<7} " \
            f"pts={pts_ms:10.1f}ms  {extra}"
-
-
-EXIT_NOT_RETRYABLE = 78  # EX_CONFIG (sysexits.h): the supervisor does not restart it
 
 
 def fatal_reason(exc: BaseException, cfg: PipelineConfig, stage: str,

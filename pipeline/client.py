@@ -165,13 +165,7 @@ class EventSubscriber:
             self._pending.append(record)
             return
         if run != self.run_id and isinstance(run, str):
-            self._new_run(run)
-            if self.last_seq == -1:  # its own log: fill what it published before this
-                self._catch_up(seq, self.request_timeout_s)
-                self._count_lost(seq)
-                self.last_seq = seq
-                self._pending.append(record)
-                return
+            self._new_run(run)  # a log of its own: last_seq -1, the gap below fills it
         if seq <= self.last_seq:
             self.duplicates += 1
             return

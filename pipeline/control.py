@@ -43,6 +43,7 @@ STREAM_ENDED = -1
 
 
 RUN_ID_ENV = "MESTREAM_RUN_ID"
+EXIT_NOT_RETRYABLE = 78  # EX_CONFIG (sysexits.h): a stage a restart cannot help
 
 
 def new_run_id() -> str:

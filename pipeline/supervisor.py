@@ -45,6 +45,7 @@ import zmq
 
 from pipeline.config import PipelineConfig
 from pipeline.control import (
+    EXIT_NOT_RETRYABLE,
     RUN_ID_ENV,
     STREAM_ENDED,
     identity,
@@ -58,8 +59,6 @@ from pipeline.native_log import is_native_noise
 from pipeline.sockets import open_socket
 
 log = logging.getLogger("mestream.supervisor")
-
-EXIT_NOT_RETRYABLE = 78  # as pipeline.cli: a stage that a restart cannot help
 
 
 @dataclass

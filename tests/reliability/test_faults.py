@@ -20,7 +20,7 @@ from pipeline.client import EventSubscriber
 from tests.conftest import GRID, grid_clip, wait_until, write_config
 from tests.pipeline.test_capture_publish import write_video
 from tests.pipeline.test_classify_stage import model
-from tests.reliability.test_replay import free_port_pair
+from tests.reliability.test_replay import free_port_pair, pattern_pipeline
 
 RESTART = re.compile(r"(\S+) restarted: ready ([\d.]+)s after its crash")
 
@@ -239,13 +239,8 @@ def test_a_stage_that_finished_but_hangs_at_exit_is_ended_not_restarted(tmp_path
 
 
 def pattern_config(tmp_path, port: int, frames: int, name: str, **supervisor) -> object:
-    return write_config(tmp_path, {
-        "name": name,
-        "sources": {"cam": {"type": "testpattern", "width": 64, "height": 48, "fps": 50,
-                            "frames": frames, "realtime": True}},
-        "stages": {"capture": {"type": "capture"}, "publish": publish(port)},
-        "supervisor": fast_supervisor(**supervisor),
-    })
+    return pattern_pipeline(tmp_path, port, frames, name=name,
+                            supervisor=fast_supervisor(**supervisor))
 
 
 def test_a_new_run_starts_at_once_after_its_supervisor_was_killed(tmp_path, run_pipeline):

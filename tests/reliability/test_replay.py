@@ -17,9 +17,10 @@ from pipeline.sockets import free_tcp_port
 from tests.conftest import write_config
 
 
-def pattern_pipeline(tmp_path, port, frames, fps=50, event_log=None, **extra):
+def pattern_pipeline(tmp_path, port, frames, fps=50, event_log=None, name="t-replay",
+                     **extra):
     return write_config(tmp_path, {
-        "name": "t-replay",
+        "name": name,
         "sources": {"cam": {"type": "testpattern", "width": 64, "height": 48, "fps": fps,
                             "frames": frames, "realtime": True}},
         "stages": {"capture": {"type": "capture"},
@@ -150,3 +151,23 @@ def test_a_subscriber_that_never_reads_is_counted_and_the_others_miss_nothing(tm
     assert sub.lost == 0
     assert "not sent live: a subscriber is 10 records behind" in run.log
     assert "were not sent live to a slow subscriber" in run.log
+
+
+def test_a_subscriber_that_stays_gets_the_next_run_of_the_pipeline_whole(tmp_path,
+                                                                         run_pipeline):
+    """The same YAML run twice while one subscriber stays connected: the second run has
+    a log of its own (event_seq from 0 again) and the subscriber takes it from its first
+    record instead of dropping it as already seen."""
+    port = free_port_pair()
+    config = pattern_pipeline(tmp_path, port, frames=30)
+    with EventSubscriber(f"tcp://127.0.0.1:{port}", timeout_s=60) as sub:
+        first = run_pipeline(config)
+        one = list(sub.until_end(["cam"]))
+        assert first.wait(60) == 0, first.log
+        second = run_pipeline(config)
+        two = list(sub.until_end(["cam"]))
+        assert second.wait(60) == 0, second.log
+    assert [r["seq"] for r in one] == [r["seq"] for r in two] == list(range(31))
+    assert [r["event_seq"] for r in two] == list(range(31))
+    assert len({r["run_id"] for r in one} | {r["run_id"] for r in two}) == 2
+    assert sub.runs_seen == 1 and sub.lost == 0
