@@ -165,7 +165,11 @@ class EventSubscriber:
             self._pending.append(record)
             return
         if run != self.run_id and isinstance(run, str):
-            self._new_run(run)  # a log of its own: last_seq -1, the gap below fills it
+            # A log of its own: last_seq -1, the gap below fills it. Unanswered, the
+            # seq decides: a resumed log numbers on past every earlier record.
+            if not self._new_run(run) and seq <= self.last_seq:
+                self.run_id, self.last_seq = run, -1
+                self.runs_seen += 1
         if seq <= self.last_seq:
             self.duplicates += 1
             return
@@ -187,23 +191,28 @@ class EventSubscriber:
                         "replay endpoint %s did not answer)", self.last_seq + 1, seq - 1,
                         self.replay_endpoint)
 
-    def _new_run(self, run: str) -> None:
+    def _new_run(self, run: str) -> bool:
         """The pipeline was started again. A run with a log of its own numbers from 0
         (``event_log.resume: false``, the default): start over in it. A resumed log
-        carries on: keep going. The log's oldest record tells which."""
-        self.runs_seen += 1
-        log.info("pipeline run %s follows %s", run, self.run_id)
-        self.run_id = run
+        carries on: keep going. The log tells which: its oldest record is of the new run,
+        or it has none yet (``head_seq`` -1). False (run not taken on) when the replay
+        endpoint did not answer; the next record asks again."""
         reply = self._request(0, self.request_timeout_s, limit=1)
         if reply is None:
-            return
-        _header, lines = reply
+            return False
+        header, lines = reply
         try:
             first = json.loads(lines[0]) if lines else {}
         except ValueError:
             first = {}
-        if first.get("run_id") == run:
+        if not isinstance(first, dict):
+            first = {}
+        self.runs_seen += 1
+        log.info("pipeline run %s follows %s", run, self.run_id)
+        self.run_id = run
+        if first.get("run_id") == run or (not lines and header.get("head_seq") == -1):
             self.last_seq = -1
+        return True
 
     # -- replay ----------------------------------------------------------------------
     def _catch_up(self, until: int | None, wait_s: float) -> None:
@@ -220,8 +229,9 @@ class EventSubscriber:
             run = header.get("run_id")
             if self.run_id is not None and isinstance(run, str) and run and \
                     run != self.run_id and until is None:
-                self._new_run(run)  # found by an idle check: the new run's records next
-                continue
+                if self._new_run(run):  # found by an idle check: its records next
+                    continue
+                return
             if self.run_id is None and isinstance(run, str) and run:
                 self.run_id = run
             for line in lines:
