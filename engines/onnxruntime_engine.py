@@ -25,7 +25,7 @@ import numpy as np
 
 from engines.batch import as_float32, prepare_batch
 from engines.engine import InferenceEngine, TensorSpec
-from engines.errors import BackendUnavailable
+from engines.errors import BackendUnavailable, EngineLoadError
 
 # ONNX Runtime reports element types as strings such as "tensor(float16)".
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
@@ -95,8 +95,15 @@ class OnnxRuntimeEngine(InferenceEngine):
         if allow_spinning is not None:
             options.add_session_config_entry("session.intra_op.allow_spinning",
                                              "1" if allow_spinning else "0")
-        self._session = ort.InferenceSession(str(self.path), sess_options=options,
-                                             providers=providers or ["CPUExecutionProvider"])
+        try:
+            self._session = ort.InferenceSession(
+                str(self.path), sess_options=options,
+                providers=providers or ["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001  (ORT's errors share no base class)
+            # A file that is not a model, or a graph ORT cannot run: a rebuild or
+            # another file is the cure, never a retry.
+            raise EngineLoadError(f"{self.path}: ONNX Runtime cannot load it: "
+                                  f"{str(exc).splitlines()[0][:300]}") from None
         self.inputs = {a.name: _spec(a) for a in self._session.get_inputs()}
         self.outputs = {a.name: _spec(a) for a in self._session.get_outputs()}
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)

@@ -766,6 +766,22 @@ def _describe(err: dict[str, Any], path: list[Any], value: Any, data: Any,
     return f"{msg}, got {value!r}"
 
 
+_NAMED_PATH = re.compile(r"(?:Value error, )?([A-Za-z_][\w\-]*(?:\.[\w\-]+|\[\d+\])*)"
+                         r"(?: \([^)]*\))?: ")
+
+
+def _named_path(err: dict[str, Any], data: Any) -> list[Any] | None:
+    """The YAML path a value error's message starts with (``stages.publish.bind: ...``),
+    as path parts, when its first key is in the data; else None."""
+    m = _NAMED_PATH.match(err.get("msg", ""))
+    if err.get("type") != "value_error" or m is None:
+        return None
+    parts: list[Any] = []
+    for piece in re.findall(r"[^.\[\]]+|\[\d+\]", m.group(1)):
+        parts.append(int(piece[1:-1]) if piece.startswith("[") else piece)
+    return parts if isinstance(data, dict) and parts and parts[0] in data else None
+
+
 def validate_yaml(schema: type[M], data: Any, *, source: str,
                   root: yaml.Node | None = None) -> M:
     """Interpolate ``${env:...}`` and validate raw YAML data against ``schema``; raise
@@ -787,6 +803,14 @@ def validate_yaml(schema: type[M], data: Any, *, source: str,
                 path, value = [*path, "type"], (value or {}).get("type")
             if err["type"] == "extra_forbidden":
                 value = None
+            named = _named_path(err, data) if isinstance(value, dict | list) else None
+            if named is not None:
+                # A check across sections (a model validator) names its own YAML path:
+                # point at that line, and never print the whole section as "got".
+                line = _line_of(root, named)
+                where = f"{source}:{line}" if line else source
+                errors.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+                continue
             line = _line_of(root, path)
             where = f"{source}:{line}" if line else source
             errors.append(f"{where}: {_format_path(path)}: "
@@ -853,9 +877,35 @@ def read_yaml(path: str | Path, overrides: list[str] | None = None
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    duplicates = duplicate_keys(root)
+    if duplicates:
+        # YAML lets the last one win silently: a typo'd copy would override the setting
+        # the operator is looking at.
+        raise ConfigError([f"{path}:{line}: {where}: duplicate key {key!r} (first at line "
+                           f"{first})" for where, key, line, first in duplicates])
     if overrides:
         data = apply_overrides(data if isinstance(data, dict) else {}, overrides)
     return data, root
+
+
+def duplicate_keys(node: yaml.Node | None, path: str = "") -> list[tuple[str, str, int, int]]:
+    """(YAML path of the mapping, key, line, line of its first occurrence) for every key
+    that a mapping under ``node`` holds twice."""
+    found: list[tuple[str, str, int, int]] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            line = key.start_mark.line + 1
+            if name in seen:
+                found.append((path or "(top level)", name, line, seen[name]))
+            else:
+                seen[name] = line
+            found += duplicate_keys(value, f"{path}.{name}" if path else name)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found += duplicate_keys(item, f"{path}[{i}]")
+    return found
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
@@ -887,5 +937,53 @@ def check_paths(cfg: PipelineConfig, source: str = "<config>") -> None:
         model = getattr(stage, "model", None)
         if model is not None and not model.is_file():
             errors.append(f"{source}: stages.{name}.model: no such file {str(model)!r}")
+        elog = getattr(stage, "event_log", None)
+        if elog is not None and elog.enabled and elog.dir is not None:
+            blocker = _file_in_the_way(elog.dir)
+            if blocker is not None:
+                errors.append(f"{source}: stages.{name}.event_log.dir: {str(blocker)!r} is "
+                              "a file, so the log folder cannot be made there")
+    blocker = _file_in_the_way(cfg.run_dir())
+    if blocker is not None:
+        errors.append(f"{source}: transport.ipc_dir: {str(blocker)!r} is a file, so the "
+                      "run folder (sockets, event logs) cannot be made there")
+    errors.extend(f"{source}: {e}" for e in _ipc_path_problems(cfg))
     if errors:
         raise ConfigError(errors)
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The first existing non-folder on the way to ``folder``, or None."""
+    for part in [*reversed(folder.parents), folder]:
+        if part.exists() and not part.is_dir():
+            return part
+    return None
+
+
+def _ipc_path_problems(cfg: PipelineConfig) -> list[str]:
+    """ipc:// endpoints longer than a unix socket path may be (they would fail only when
+    the stage binds): the derived ones under the run folder and those the YAML sets."""
+    from pipeline.sockets import MAX_IPC_PATH
+
+    endpoints = [("transport.ipc_dir (the control socket)", cfg.control_endpoint())]
+    for name, stage in cfg.stages.items():
+        if stage.type != "capture":
+            what = f"stages.{name}.endpoint" if stage.endpoint else \
+                f"transport.ipc_dir (stage {name}'s input)"
+            endpoints += [(what, cfg.input_endpoint(name, r))
+                          for r in range(cfg.replicas(name))]
+        if stage.type == "publish":
+            endpoints.append((f"stages.{name}.bind", stage.bind))
+            if stage.event_log.enabled:
+                from pipeline.eventlog import replay_endpoint
+
+                endpoints.append((f"stages.{name}.event_log.replay_bind",
+                                  stage.event_log.replay_bind or replay_endpoint(stage.bind)))
+    problems = []
+    for what, address in endpoints:
+        path = address.removeprefix("ipc://")
+        if address.startswith("ipc://") and len(path) > MAX_IPC_PATH:
+            problems.append(f"{what}: the ipc path {path!r} is {len(path)} bytes, more than "
+                            f"the {MAX_IPC_PATH} a unix socket allows; choose a shorter "
+                            "transport.ipc_dir or pipeline name")
+    return problems

@@ -30,6 +30,7 @@ from pipeline.batching import DynamicBatcher
 from pipeline.clip_tensor import model_input
 from pipeline.config import PipelineConfig
 from pipeline.recognition.au_rules import label_set_of, present_aus, rule_class
+from pipeline.recognition.classifier_contract import classifier_problems
 from pipeline.stage import Stage
 from pipeline.wire import Message
 
@@ -78,10 +79,20 @@ def alignment_mismatch(preparation: dict[str, Any], served: tuple[str, str] | No
 class ClassifyStage(Stage):
     def setup(self) -> None:
         from engines.auto import open_engine
+        from engines.errors import EngineLoadError
 
         s = self.ctx.settings
-        self.engine = open_engine(Path(s.model), backend=s.backend, max_batch=s.max_batch,
-                                  intra_op_threads=s.threads)
+        where = f"stages.{self.ctx.name}.model"
+        try:
+            self.engine = open_engine(Path(s.model), backend=s.backend,
+                                      max_batch=s.max_batch, intra_op_threads=s.threads)
+        except EngineLoadError as exc:  # not a model, or one this backend cannot run
+            raise ValueError(f"{where}: {exc}") from None
+        problems = classifier_problems(self.engine.inputs, self.engine.outputs,
+                                       self.engine.metadata)
+        if problems:  # fail now, with the path, not in the first batch
+            raise ValueError(f"{where}: {s.model} cannot classify clips: "
+                             + "; ".join(problems))
         meta = self.engine.metadata
         self.labels: list[str] = json.loads(meta.get("mestream.labels", "[]"))
         self.normalisation: dict[str, Any] = json.loads(

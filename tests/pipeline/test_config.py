@@ -88,9 +88,16 @@ def test_good_config_validates(tmp_path: Path) -> None:
         # not an address
         ("5999\n", "5999\n    endpoint: 127.0.0.1:6100\n",
          ["stages.publish.endpoint", "neither tcp://host:port nor ipc://path"]),
+        # a key given twice (YAML keeps the last silently)
+        ("    frames: 5", "    frames: 5\n    frames: 6",
+         ["p.yaml:7:", "sources.cam0", "duplicate key 'frames'", "first at line 6"]),
+        # ipc paths longer than a unix socket allows (before: failed at bind time)
+        ("5999\n", "5999\ntransport:\n  kind: ipc\n  ipc_dir: /tmp/" + "d" * 100 + "\n",
+         ["transport.ipc_dir (stage publish's input)", "more than the 107"]),
     ],
     ids=["unknown-key", "wrong-type", "range", "bad-tag", "missing", "literal",
-         "reference", "order", "yaml", "port-range", "replay-clash", "not-an-address"],
+         "reference", "order", "yaml", "port-range", "replay-clash", "not-an-address",
+         "duplicate-key", "ipc-too-long"],
 )
 def test_each_mistake_exits_2_and_names_the_path(tmp_path, old, new, expected) -> None:
     assert old in GOOD
@@ -98,6 +105,53 @@ def test_each_mistake_exits_2_and_names_the_path(tmp_path, old, new, expected) -
     assert out.returncode == 2, out.stdout + out.stderr
     for text in expected:
         assert text in out.stderr, f"{text!r} not in:\n{out.stderr}"
+
+
+def test_a_cross_section_mistake_names_its_own_path_and_line(tmp_path: Path) -> None:
+    """Checks across sections (ports, clashes) name the key they are about with its
+    line, not "(top level)" followed by the whole config."""
+    out = validate(tmp_path, GOOD.replace("5999\n", "99999\n"))
+    assert out.returncode == 2
+    assert out.stderr.strip().endswith(
+        "p.yaml:12: stages.publish.bind: 'tcp://127.0.0.1:99999' needs a port in 1..65535")
+    assert "(top level)" not in out.stderr and "'sources'" not in out.stderr
+
+
+def test_an_event_log_folder_where_a_file_is_is_named(tmp_path: Path) -> None:
+    (tmp_path / "logs").write_text("not a folder")
+    out = validate(tmp_path, GOOD + "    event_log: {dir: logs/events}\n")
+    assert out.returncode == 2
+    assert f"stages.publish.event_log.dir: '{tmp_path / 'logs'}' is a file" in out.stderr
+
+
+CLASSIFY = GOOD.replace("  publish:\n", "  classify:\n    type: classify\n    model: {model}\n"
+                        "  publish:\n")
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [("junk", "ONNX Runtime cannot load it"),
+     ("spotter_dense.onnx", "input 'clip' is not one a clip can feed"),
+     ("spotter_learned.onnx", "have no class scores")],
+    ids=["not-a-model", "spotter-dense", "spotter-learned"])
+def test_validate_opens_classify_models(tmp_path: Path, model: str, expected: str) -> None:
+    """Before: any existing file passed validate, and the run failed mid-stream."""
+    if model == "junk":
+        path = tmp_path / "junk.onnx"
+        path.write_bytes(b"\x08\x07garbage" * 100)
+    else:
+        path = REPO / "pipeline" / "weights" / model
+    out = validate(tmp_path, CLASSIFY.format(model=path))
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"stages.classify.model: {path}: " in out.stderr and expected in out.stderr
+
+
+def test_validate_accepts_every_bundled_classifier(tmp_path: Path) -> None:
+    for name in ("au_net_synth_megc3.onnx", "stcnn_synth_casme2.onnx",
+                 "time_contrast_synth_megc3.onnx"):
+        path = REPO / "pipeline" / "weights" / name
+        out = validate(tmp_path, CLASSIFY.format(model=path))
+        assert out.returncode == 0, out.stderr
 
 
 def test_missing_video_file_is_named(tmp_path: Path) -> None:

@@ -359,3 +359,28 @@ def test_a_port_in_use_fails_the_run_at_once_with_one_line(tmp_path, run_pipelin
         holder.close()
     assert "stages.publish.bind" in run.log and "Address already in use" in run.log
     assert "restarting" not in run.log and "Traceback" not in run.log
+
+
+def test_a_model_that_cannot_classify_fails_the_run_at_once_with_one_line(tmp_path,
+                                                                          run_pipeline):
+    """A spotter's model given to classify (it exists, so the run starts): before, the
+    stage started, and the first batch raised mid-stream; now its start fails with the
+    YAML path, exit EX_CONFIG, no restart, and the run ends (rc 1)."""
+    from tests.conftest import REPO, write_config
+
+    port = free_port_pair()
+    model = REPO / "pipeline" / "weights" / "spotter_dense.onnx"
+    config = write_config(tmp_path, {
+        "name": "t-bad-model",
+        "sources": {"cam": {"type": "testpattern", "width": 64, "height": 48,
+                            "frames": 5}},
+        "stages": {"capture": {"type": "capture"},
+                   "classify": {"type": "classify", "model": str(model)},
+                   "publish": {"type": "publish", "bind": f"tcp://127.0.0.1:{port}"}},
+        "supervisor": fast_supervisor(),
+    })
+    run = run_pipeline(config)
+    assert run.wait(60) == 1, run.log
+    assert f"stages.classify.model: {model} cannot classify clips" in run.log
+    assert "input 'clip' is not one a clip can feed" in run.log
+    assert "restarting" not in run.log and "Traceback" not in run.log
