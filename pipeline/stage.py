@@ -323,6 +323,9 @@ class StageRunner:
         self.released = False
         self.rings = FrameRingReader()  # capture's frames in shared memory (same host)
         self.malformed = 0
+        self.unknown_stream = 0
+        # The streams this replica is sent: its shard of the YAML's sources.
+        self.expected = config.expected_streams(name, replica)
 
     def run(self) -> int:
         """Run until every stream ended or a stop was requested. Returns the exit code."""
@@ -372,7 +375,7 @@ class StageRunner:
         log.info("%s running (pid %d)", identity(self.name, self.replica), os.getpid())
         sctx.epochs = {k: int(v) for k, v in go.get("epochs", {}).items()}
         stage.start({k: int(v) for k, v in go.get("resume", {}).items()})
-        expected = cfg.expected_streams(self.name, self.replica)
+        expected = self.expected
         drained_sent = False
         while not self.stop.is_set():
             self._heartbeat(control)
@@ -460,6 +463,18 @@ class StageRunner:
                             exc)
             return
         if msg.kind == wire.HEARTBEAT:
+            return
+        if msg.stream not in self.expected:
+            # Streams are the YAML's sources: a message of any other id is forged or
+            # misrouted. Dropped before it gets state or a metrics label of its own (a
+            # peer inventing ids would otherwise grow both without bound).
+            self.metrics.count_drop("?", "unknown_stream")
+            self.unknown_stream += 1
+            if self.unknown_stream <= 10 or self.unknown_stream % 1000 == 0:
+                log.warning("dropped a message of stream %r, not one of this stage's "
+                            "sources (%d so far)", msg.stream[:80], self.unknown_stream)
+            for segment, slot, gen in msg.shared.values():
+                self.rings.release(segment, slot, gen)
             return
         try:
             self._accept(stage, msg)

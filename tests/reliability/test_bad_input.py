@@ -146,8 +146,10 @@ def test_many_faces_in_a_frame_are_capped_at_max_faces(tmp_path, run_pipeline):
 
 def test_a_rogue_peer_cannot_crash_a_stage(tmp_path):
     """Wrong protocol versions, a pickle where the header belongs, an oversized header,
-    buffers that lie about their size, unknown kinds: each dropped and counted; a
-    malformed replay request gets an error reply; the stage keeps serving."""
+    buffers that lie about their size, unknown kinds, well-formed messages of 2,000
+    invented stream ids (before: each got state and a metrics label of its own): each
+    dropped and counted; a malformed replay request gets an error reply; the stage
+    keeps serving."""
     port = free_port_pair()
     config = write_config(tmp_path, {
         "name": "t-rogue",
@@ -173,6 +175,9 @@ def test_a_rogue_peer_cannot_crash_a_stage(tmp_path):
         with_header(bufs=[{"name": "image", "dtype": "uint8", "shape": [9999, 9999, 3]}]),
         with_header(bufs=[{"name": "image", "dtype": "object", "shape": [8, 8, 3]}]),
     ]
+    forged = [wire.encode(Message(kind, f"fake-{i}", 0, 0, {"image": image}
+                                  if kind == wire.FRAME else {}))
+              for i in range(1000) for kind in (wire.FRAME, wire.EOS)]
     log = (tmp_path / "stage.log").open("w")
     ctx = zmq.Context()
     with EventSubscriber(f"tcp://127.0.0.1:{port}", timeout_s=30) as sub:
@@ -182,7 +187,7 @@ def test_a_rogue_peer_cannot_crash_a_stage(tmp_path):
             with open_socket(ctx, zmq.DEALER, inp, bind=False, linger_ms=0) as peer, \
                     open_socket(ctx, zmq.DEALER, f"tcp://127.0.0.1:{port + 1}", bind=False,
                                 linger_ms=0) as replay:
-                for parts in [good[0], *rogue, *[rogue[0]] * 1000, good[1]]:
+                for parts in [good[0], *rogue, *[rogue[0]] * 1000, *forged, good[1]]:
                     peer.send_multipart(parts)
                 replay.send(b"\x80 not json")
                 assert replay.poll(30_000, zmq.POLLIN), "no reply to a bad replay request"
@@ -206,7 +211,10 @@ def test_a_rogue_peer_cannot_crash_a_stage(tmp_path):
     # every one counted, the log not flooded: the first 10, then every 1000th
     assert text.count("dropped a malformed message") == 11, text
     assert "dropped a malformed message (1000 so far)" in text
-    assert f"? in=0 out=0 drop={len(rogue) + 1000} " in text
+    assert text.count("not one of this stage's sources") == 12, text
+    assert "'fake-0', not one of this stage's sources (1 so far)" in text
+    assert f"? in=0 out=0 drop={len(rogue) + 1000 + len(forged)} " in text
+    assert "fake-" not in text.split("not one of this stage's sources (2000 so far)")[-1]
 
 
 def test_a_peer_sending_huge_messages_is_cut_off_and_the_stage_carries_on(tmp_path):
