@@ -45,9 +45,9 @@ def save_checkpoint(path: Path, **fields: Any) -> Path:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    import torch
+    from train.torch_files import load_torch_file
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_torch_file(path)
     if ckpt.get("format") != FORMAT:
         raise ValueError(f"{path}: not a {FORMAT} checkpoint (format {ckpt.get('format')!r})")
     return ckpt

@@ -40,13 +40,14 @@ from typing import Any
 import torch
 
 from train.models.registry import ARCHS, build_model, input_shapes
+from train.torch_files import load_torch_file
 
 OPSET = 17
 
 
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The model of a mestream checkpoint (eval mode, CPU) and the checkpoint dict."""
-    ckpt = torch.load(Path(path), map_location="cpu", weights_only=False)
+    ckpt = load_torch_file(path)
     for key in ("arch", "kwargs", "state_dict"):
         if key not in ckpt:
             raise ValueError(f"{path}: not a mestream checkpoint (no {key!r})")

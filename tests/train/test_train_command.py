@@ -13,6 +13,7 @@ import yaml
 
 from tests.conftest import REPO
 from tests.train.synth_data import CLASSES, tiny_casme2
+from train.torch_files import load_torch_file
 
 
 def mestream_train(*args: str) -> subprocess.CompletedProcess:
@@ -37,7 +38,6 @@ def recipe(tmp_path_factory):
 
 
 def test_train_writes_results_checkpoints_and_resumes(recipe) -> None:
-    import torch
 
     path, out = recipe
     first = mestream_train(str(path))
@@ -55,14 +55,14 @@ def test_train_writes_results_checkpoints_and_resumes(recipe) -> None:
     ckpts = sorted((out / "folds").glob("*.pt"))
     assert [p.name for p in ckpts] == ["sub01_seed0.pt", "sub01_seed1.pt", "sub02_seed0.pt",
                                        "sub02_seed1.pt"]
-    ckpt = torch.load(ckpts[0], weights_only=False)
+    ckpt = load_torch_file(ckpts[0])
     assert {"format", "arch", "kwargs", "state_dict", "labels", "normalisation",
             "preparation", "recipe", "trained_on", "inputs", "fold", "seed"} <= set(ckpt)
     assert ckpt["arch"] == "stcnn" and ckpt["labels"] == CLASSES
     assert ckpt["kwargs"] == {"frames": 18, "size": 64, "num_classes": 5, "hidden": 16}
     assert set(ckpt["normalisation"]["face"]) == {"mean", "max"}
     assert ckpt["test_subjects"] == ["sub01"] and "sub01" not in ckpt["train_subjects"]
-    final = torch.load(out / "final.pt", weights_only=False)
+    final = load_torch_file(out / "final.pt")
     assert final["fold"] == "all" and final["train_subjects"] == ["sub01", "sub02"]
     lines = (out / "epochs.csv").read_text().splitlines()
     assert lines[0].startswith("fold,seed,epoch") and len(lines) == 1 + 4 + 1

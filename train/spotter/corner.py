@@ -50,6 +50,7 @@ from train.models.mouth_corner import (
 )
 from train.spotter.ticks import positive_ticks, tick_cover, track_ticks
 from train.spotter.visibility import along_au12
+from train.torch_files import load_torch_file
 
 CORNER_AUS = ("AU12", "AU15")
 """A micro-expression with one of these moves the lip corners: the head's positives."""
@@ -243,7 +244,7 @@ def train(dirs: list[Path], cache: Path, out: Path, net_steps: int, head_steps: 
 
 
 def load_corner(path: Path) -> CornerSpotter:
-    ckpt = torch.load(path, weights_only=False)
+    ckpt = load_torch_file(path)
     cfg = ckpt["config"]
     corner = CornerSpotter(MouthCornerNet(offsets=tuple(cfg["offsets"])), back=cfg["back"],
                            ahead=cfg["ahead"])

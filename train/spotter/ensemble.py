@@ -15,10 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from train.models.time_contrast import StreamSpotterEnsemble, TimeContrastStreamSpotter
 from train.spotter.fit import export_onnx
+from train.torch_files import load_torch_file
 
 
 def _member(ckpt: dict) -> TimeContrastStreamSpotter:
@@ -34,7 +33,7 @@ def load_ensemble(paths: list[Path]) -> tuple[StreamSpotterEnsemble, dict[str, s
     (their count and the runs they came from)."""
     members, runs = [], []
     for p in paths:
-        ckpt = torch.load(p, weights_only=False)
+        ckpt = load_torch_file(p)
         members.append(_member(ckpt))
         runs.append(str(ckpt["config"].get("out", p.parent)))
     return StreamSpotterEnsemble(members), {"mestream.spotter.members": str(len(paths)),

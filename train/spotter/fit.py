@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from pipeline.config import read_yaml
 from train.models.time_contrast import TimeContrastStreamSpotter, ema_contrast
 from train.spotter.ticks import TickTrack, event_ticks, load_dirs
+from train.torch_files import load_torch_file
 
 
 @dataclass
@@ -312,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="only export this checkpoint (written by a run) to ONNX beside it")
     a = ap.parse_args(argv)
     if a.export:
-        ckpt = torch.load(a.export, weights_only=False)
+        ckpt = load_torch_file(a.export)
         model = TimeContrastStreamSpotter(**{k: tuple(v) if isinstance(v, list) else v
                                              for k, v in ckpt["config"]["model"].items()})
         model.load_state_dict(ckpt["state_dict"])
