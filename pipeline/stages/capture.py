@@ -61,6 +61,9 @@ class CaptureStage(Stage):
         self.every = cfg.transport.watermark_every
         self.epochs: dict[str, int] = {}
         self._rewinds: dict[str, tuple[int, int]] = {}  # stream -> (seq, epoch) pending
+        # Streams whose thread has decided to exit (it is still closing its socket and
+        # ring): a re-read of one starts a new thread, which the old one would not see.
+        self._exiting: set[str] = set()
         self._pace: dict[str, tuple[float, int]] = {}  # stream -> (wall t0, its pts)
         self.live: dict[str, bool] = {}
         # Per stream: its shared-memory frame ring (None: frames go inline), and a flag
@@ -98,7 +101,10 @@ class CaptureStage(Stage):
             self._start_thread(sid, resume.get(sid), None)
 
     def _start_thread(self, sid: str, last_sent: int | None, rewind_to: int | None) -> None:
-        t = threading.Thread(target=self._run_stream, args=(sid, last_sent, rewind_to),
+        previous = self.threads.get(sid)
+        self._exiting.discard(sid)
+        t = threading.Thread(target=self._run_stream,
+                             args=(sid, last_sent, rewind_to, previous),
                              name=f"capture-{sid}", daemon=True)
         self.threads[sid] = t
         t.start()
@@ -118,7 +124,7 @@ class CaptureStage(Stage):
                     self._reclaim[sid] = True
                     self.log.warning("stream %s is live: what the restarted stage held is "
                                      "lost (epoch %d)", sid, epoch)
-                elif self.threads[sid].is_alive():
+                elif self.threads[sid].is_alive() and sid not in self._exiting:
                     self._rewinds[sid] = (seq, epoch)  # the thread takes it up
                 else:
                     self.epochs[sid] = epoch
@@ -147,7 +153,12 @@ class CaptureStage(Stage):
             t.join(timeout=10)
 
     # -- one stream ----------------------------------------------------------------
-    def _run_stream(self, sid: str, last_sent: int | None, rewind_to: int | None) -> None:
+    def _run_stream(self, sid: str, last_sent: int | None, rewind_to: int | None,
+                    previous: threading.Thread | None = None) -> None:
+        if previous is not None:
+            # The stream's last thread is closing its ring and socket: the ring is keyed
+            # by stream, so this one starts when that one is gone.
+            previous.join()
         cfg = self.ctx.config
         src_cfg = cfg.sources[sid]
         # Each stream goes to the replica of the next stage that handles it.
@@ -163,6 +174,9 @@ class CaptureStage(Stage):
                     with self._lock:  # a re-read asked for while the stream was ending
                         pending = self._rewinds.pop(sid, None)
                         if pending is None or self.ctx.stop.is_set():
+                            # From here a re-read starts a new thread (before, one asked
+                            # for in this thread's last moments was never read: a hang).
+                            self._exiting.add(sid)
                             return
                         self.epochs[sid] = pending[1]
                     last_sent, rewind_to = None, pending[0]
