@@ -29,7 +29,7 @@ from typing import Any
 from pipeline.config import PipelineConfig, check_paths, load_config
 from pipeline.control import EXIT_NOT_RETRYABLE
 from pipeline.errors import ConfigError
-from pipeline.event_record import interval_of
+from pipeline.record_line import record_line
 
 log = logging.getLogger("mestream")
 
@@ -92,29 +92,7 @@ def _tail(endpoint: str, streams: list[str], as_json: bool) -> None:
 
     with EventSubscriber(endpoint) as events:
         for record in events.until_end(streams):
-            print(json.dumps(record) if as_json else _row(record), flush=True)
-
-
-def _row(r: dict[str, Any]) -> str:
-    kind = r.get("type", "?")
-    pts_ms = r.get("pts_ns", 0) / 1e6
-    extra = r.get("reason") or r.get("label") or r.get("shapes", {}).get("image", "")
-    if kind == "event":
-        iv = interval_of(r)
-        span = "" if iv is None else f"{iv[0] / 1e6:.0f}-{iv[2] / 1e6:.0f} ms"
-        model = r.get("model", {})
-        aus = r.get("aus") or {}
-        present = "+".join(a for a, p in aus.items() if p >= 0.5)
-        extra = (f"{r.get('label') or 'spotted'} {r.get('kind') or ''} {span} "
-                 f"score={r.get('spot_score') or r.get('score')}"
-                 + (f" aus={present or '-'}" if aus else "")
-                 + (f" [{model.get('arch')}, weights: {model.get('trained_on')}]"
-                    if model else ""))
-    if kind == "face":
-        q = r.get("quality", {})
-        extra = f"track={r.get('track')} box={r.get('box')} score={q.get('score')}"
-    return f"{r.get('stream', '?'):<16} {kind:<16} seq={r.get('seq', 0):<7} " \
-           f"pts={pts_ms:10.1f}ms  {extra}"
+            print(json.dumps(record) if as_json else record_line(record), flush=True)
 
 
 def fatal_reason(exc: BaseException, cfg: PipelineConfig, stage: str,
@@ -188,7 +166,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
                          timeout_s=args.timeout) as events:
         if args.json or not sys.stdout.isatty():
             for record in events:
-                print(json.dumps(record) if args.json else _row(record), flush=True)
+                print(json.dumps(record) if args.json else record_line(record), flush=True)
                 count += 1
                 if args.count and count >= args.count:
                     break

@@ -258,25 +258,27 @@ def annotate(source: Any, tracks: list[dict[str, Any]], events: list[dict[str, A
 def run_demo(config_path: Path, out: Path | None = None, video: bool = True,
              overrides: list[str] | None = None) -> int:
     """Run the pipeline, print events live, then write the report. Returns the exit code."""
-    from pipeline.cli import _load, _row
+    from pipeline.config import check_paths, load_config
     from pipeline.logs import configure_logging
+    from pipeline.record_line import record_line
     from pipeline.supervisor import Supervisor
 
     overrides = list(overrides or [])
-    cfg = _load(str(config_path), overrides)
+    cfg = load_config(config_path, overrides)
     publish = next(n for n, s in cfg.stages.items() if s.type == "publish")
     overrides.append(f"stages.{publish}.wait_subscribers="
                      f"{cfg.stages[publish].wait_subscribers + 1}")
     for name, stage in cfg.stages.items():
         if stage.type == "spot":
             overrides.append(f"stages.{name}.emit_tracks=true")
-    cfg = _load(str(config_path), overrides)
+    cfg = load_config(config_path, overrides)
+    check_paths(cfg, str(config_path))
     configure_logging(cfg.logging.level, cfg.logging.format, "supervisor")
     out = out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     records: list[dict[str, Any]] = []
     collector = threading.Thread(
         target=collect_records, args=(cfg.stages[publish].bind, sorted(cfg.sources), records,
-                                      lambda r: print(_row(r), flush=True)), daemon=True)
+                                      lambda r: print(record_line(r), flush=True)), daemon=True)
     collector.start()
     t0 = time.monotonic()
     code = Supervisor(cfg, config_path.resolve(), overrides).run()

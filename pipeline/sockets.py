@@ -22,22 +22,27 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import zmq
 
-if TYPE_CHECKING:
-    from pipeline.keys import CurveKeys
+
+class SocketSecurity(Protocol):
+    """What a socket needs of CURVE keys (:class:`pipeline.keys.CurveKeys` is one):
+    set the socket up as a server or a client. A protocol, so this module needs
+    nothing of the key files' module (which uses this one: no cycle)."""
+
+    def apply(self, sock: zmq.Socket, address: str, bind: bool) -> None: ...
 
 DEFAULT_HWM = 16
 DEFAULT_LINGER_MS = 1000
 # Unix domain socket paths are limited to 108 bytes including the terminating NUL.
 MAX_IPC_PATH = 107
 
-_process_curve: CurveKeys | None = None
+_process_curve: SocketSecurity | None = None
 
 
-def use_curve(keys: CurveKeys | None) -> None:
+def use_curve(keys: SocketSecurity | None) -> None:
     """Set the CURVE keys every later tcp socket of this process uses (None: none)."""
     global _process_curve
     _process_curve = keys
@@ -56,7 +61,7 @@ def open_socket(
     identity: bytes | None = None,
     subscribe: list[bytes] | None = None,
     immediate: bool = False,
-    curve: CurveKeys | None = None,
+    curve: SocketSecurity | None = None,
     max_message_bytes: int | None = None,
 ) -> Iterator[zmq.Socket]:
     """Create a socket, set its options, bind or connect it, and close it on exit.
