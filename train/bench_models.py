@@ -73,7 +73,7 @@ def export_bench_program(name: str, out: Path) -> Path:
 
     from engines.torch_program import export_program
     from train.export import OPSET, example_inputs, metadata_of
-    from train.models.registry import ARCHS, build_model
+    from train.models.registry import ARCHITECTURES, build_model
 
     arch, kwargs = BENCH_MODELS[name]
     torch.manual_seed(0)
@@ -83,7 +83,7 @@ def export_bench_program(name: str, out: Path) -> Path:
     inputs = example_inputs(arch, kwargs, batch=2)
     tmp = out.with_suffix(".tmp.pt2")
     export_program(model, tuple(inputs.values()), tmp, input_names=list(inputs),
-                   output_names=list(ARCHS[arch].outputs), metadata=meta)
+                   output_names=list(ARCHITECTURES[arch].outputs), metadata=meta)
     tmp.replace(out)
     return out
 
@@ -118,8 +118,8 @@ def labelled_synthetic_clips(model: str | Path, recipe: str | Path = SYNTH_RECIP
 
     import onnx
 
-    from train.architectures import ARCHITECTURES
     from train.clipset import ClipSet
+    from train.models.registry import ARCHITECTURES
     from train.normalise import Normalisation
     from train.recipe import load_recipe
     from train.samples import load_samples

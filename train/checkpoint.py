@@ -55,7 +55,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def build_from_checkpoint(ckpt: dict[str, Any]):
     """The model of ``ckpt`` with its weights loaded."""
-    from train.architectures import ARCHITECTURES
+    from train.models.registry import ARCHITECTURES
 
     model = ARCHITECTURES[ckpt["arch"]].build(ckpt["kwargs"])
     model.load_state_dict(ckpt["state_dict"])

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from train.architectures import Architecture
 from train.clips import prepare_clip
 from train.datasets.sample import Sample
+from train.models.registry import Architecture
 from train.normalise import Normalisation
 from train.recipe import Preparation
 

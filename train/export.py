@@ -39,7 +39,7 @@ from typing import Any
 
 import torch
 
-from train.models.registry import ARCHS, build_model, input_shapes
+from train.models.registry import ARCHITECTURES, build_model, input_shapes
 from train.torch_files import load_torch_file
 
 OPSET = 17
@@ -72,7 +72,7 @@ def onnx_bytes(model: torch.nn.Module, arch: str, kwargs: dict[str, Any],
     dtype = torch.float16 if precision == "fp16" else torch.float32
     model = model.to(dtype).eval()
     inputs = example_inputs(arch, kwargs, dtype=dtype)
-    outputs = list(ARCHS[arch].outputs)
+    outputs = list(ARCHITECTURES[arch].outputs)
     names = list(inputs)
     f = io.BytesIO()
     with warnings.catch_warnings():
@@ -87,13 +87,13 @@ def metadata_of(ckpt: dict[str, Any], precision: str, opset: int) -> dict[str, s
     """The ``mestream.*`` properties of an exported model."""
     arch, kwargs = ckpt["arch"], dict(ckpt["kwargs"])
     shapes = input_shapes(arch, kwargs)
-    merged = {**ARCHS[arch].defaults, **kwargs}
+    merged = {**ARCHITECTURES[arch].defaults, **kwargs}
     meta = {
         "mestream.arch": arch,
         "mestream.kwargs": json.dumps(kwargs),
         "mestream.labels": json.dumps(list(ckpt.get("labels", []))),
         "mestream.inputs": json.dumps({n: ["batch", *s] for n, s in shapes.items()}),
-        "mestream.outputs": json.dumps(list(ARCHS[arch].outputs)),
+        "mestream.outputs": json.dumps(list(ARCHITECTURES[arch].outputs)),
         "mestream.frames": str(merged["frames"]),
         "mestream.input_size": str(merged["size"]),
         "mestream.normalisation": json.dumps(ckpt.get("normalisation", {})),
@@ -145,5 +145,5 @@ def export_torch_program(checkpoint: str | Path, out: str | Path) -> dict[str, s
     meta = metadata_of(ckpt, "fp32", OPSET)
     inputs = example_inputs(arch, kwargs, batch=2)
     export_program(model, tuple(inputs.values()), Path(out), input_names=list(inputs),
-                   output_names=list(ARCHS[arch].outputs), metadata=meta)
+                   output_names=list(ARCHITECTURES[arch].outputs), metadata=meta)
     return meta

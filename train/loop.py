@@ -43,10 +43,10 @@ from rich.progress import (
 )
 from torch import nn
 
-from train.architectures import ARCHITECTURES, TIME_CONTRAST, Architecture
 from train.checkpoint import save_checkpoint
 from train.clipset import ClipSet
 from train.datasets.sample import Sample
+from train.models.registry import ARCHITECTURES, TIME_CONTRAST, Architecture
 from train.normalise import Normalisation
 from train.protocols import Fold, inner_validation, loso_folds, split_80_20, subjects
 from train.recipe import Recipe

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from train.architectures import ARCHITECTURES
 from train.checkpoint import build_from_checkpoint, load_checkpoint
 from train.clipset import ClipSet
 from train.loop import Job, evaluate_clips, make_folds, pick_device
+from train.models.registry import ARCHITECTURES
 from train.normalise import Normalisation
 from train.recipe import load_recipe
 from train.results import summarise

@@ -15,7 +15,7 @@ import torch
 
 from tests.conftest import REPO, mestream
 from train.export import example_inputs, export_onnx
-from train.models.registry import ARCHS, build_model
+from train.models.registry import ARCHITECTURES, build_model
 
 SMALL = {
     "stcnn": {"frames": 18, "size": 32, "num_classes": 3},
@@ -47,7 +47,7 @@ def test_fp32_onnx_matches_pytorch(tmp_path, arch) -> None:
     with torch.no_grad():
         ref = model(*inputs.values())
     ref = list(ref) if isinstance(ref, tuple) else [ref]
-    assert len(got) == len(ref) == len(ARCHS[arch].outputs)
+    assert len(got) == len(ref) == len(ARCHITECTURES[arch].outputs)
     for g, r in zip(got, ref, strict=True):
         assert g.shape == tuple(r.shape)
         np.testing.assert_allclose(g, r.numpy(), atol=1e-4, rtol=1e-4)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from train.architectures import ARCHITECTURES
 from train.clipset import ClipSet
 from train.datasets.sample import Sample
+from train.models.registry import ARCHITECTURES
 from train.protocols import inner_validation, loso_folds, split_80_20, subjects
 
 
