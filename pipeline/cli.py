@@ -47,15 +47,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     cfg = _load(args.file, args.set)
     # Open every classifier (ONNX on ONNX Runtime's CPU provider), as the stage will:
     # a file that is not a model, or a model of the wrong shape, fails here, not mid-run.
-    errors = [f"{args.file}: stages.{name}.model: {stage.model}: {problem}"
-              for name, stage in cfg.stages.items() if stage.type == "classify"
-              for problem in check_classifier_file(stage.model)]
+    errors, unopened = [], []
+    for name, stage in cfg.stages.items():
+        if stage.type != "classify":
+            continue
+        if stage.model.suffix != ".onnx":
+            unopened.append(f"{args.file}: stages.{name}.model: {stage.model.name} not "
+                            "opened (validate opens ONNX models; the stage checks this one "
+                            "when it starts)")
+        errors += [f"{args.file}: stages.{name}.model: {stage.model}: {problem}"
+                   for problem in check_classifier_file(stage.model)]
     if errors:
         raise ConfigError(errors)
-    for name, stage in cfg.stages.items():
-        if stage.type == "classify" and stage.model.suffix != ".onnx":
-            print(f"{args.file}: stages.{name}.model: {stage.model.name} not opened (validate "
-                  "opens ONNX models; the stage checks this one when it starts)")
+    for line in unopened:
+        print(line)
     print(f"{args.file}: ok ({len(cfg.sources)} sources, stages: {' -> '.join(cfg.stages)})")
     return 0
 

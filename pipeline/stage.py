@@ -298,6 +298,12 @@ def die_with_parent(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def worth_logging(count: int) -> bool:
+    """Whether the ``count``-th of a kind of dropped message is logged: a flood of junk
+    must not flood the log, so the first 10, then every 1000th (with the count)."""
+    return count <= 10 or count % 1000 == 0
+
+
 class StageRunner:
     """Runs one stage process from start to exit."""
 
@@ -375,7 +381,6 @@ class StageRunner:
         log.info("%s running (pid %d)", identity(self.name, self.replica), os.getpid())
         sctx.epochs = {k: int(v) for k, v in go.get("epochs", {}).items()}
         stage.start({k: int(v) for k, v in go.get("resume", {}).items()})
-        expected = self.expected
         drained_sent = False
         while not self.stop.is_set():
             self._heartbeat(control)
@@ -399,7 +404,7 @@ class StageRunner:
             if due is not None:
                 self._tick(stage)
             ended = {s for s, st in self.streams.items() if st.ended}
-            if ended >= expected:  # every stream ended (or was stopped upstream)
+            if ended >= self.expected:  # every stream ended (or was stopped upstream)
                 if not control.supervised:
                     break
                 if self.out is not None:
@@ -457,8 +462,7 @@ class StageRunner:
         except WireError as exc:
             self.metrics.count_drop("?", "malformed")
             self.malformed += 1
-            # A flood of junk must not flood the log: the first 10, then every 1000th.
-            if self.malformed <= 10 or self.malformed % 1000 == 0:
+            if worth_logging(self.malformed):
                 log.warning("dropped a malformed message (%d so far): %s", self.malformed,
                             exc)
             return
@@ -466,29 +470,31 @@ class StageRunner:
             return
         if msg.stream not in self.expected:
             # Streams are the YAML's sources: a message of any other id is forged or
-            # misrouted. Dropped before it gets state or a metrics label of its own (a
-            # peer inventing ids would otherwise grow both without bound).
+            # misrouted. Dropped (never acked) before it gets state or a metrics label of
+            # its own: a peer inventing ids would otherwise grow both without bound.
             self.metrics.count_drop("?", "unknown_stream")
             self.unknown_stream += 1
-            if self.unknown_stream <= 10 or self.unknown_stream % 1000 == 0:
+            if worth_logging(self.unknown_stream):
                 log.warning("dropped a message of stream %r, not one of this stage's "
                             "sources (%d so far)", msg.stream[:80], self.unknown_stream)
-            for segment, slot, gen in msg.shared.values():
-                self.rings.release(segment, slot, gen)
+            self._release(msg)
             return
         try:
             self._accept(stage, msg)
         finally:
-            # A frame viewed in a shared-memory ring is valid only while it is handled
-            # (Stage.process); then its slot goes back to the writer.
-            for segment, slot, gen in msg.shared.values():
-                self.rings.release(segment, slot, gen)
+            self._release(msg)
             if msg.kind == wire.EOS:  # acked even when stale: a resent EOS wants its ack
                 ack = Message(wire.ACK, msg.stream, msg.seq, msg.pts_ns, epoch=msg.epoch)
                 try:
                     inp.send_multipart([peer, *wire.encode(ack)], flags=zmq.NOBLOCK)
                 except zmq.ZMQError:  # the sender is gone: nobody to tell
                     pass
+
+    def _release(self, msg: Message) -> None:
+        """A frame viewed in a shared-memory ring is valid only while it is handled
+        (Stage.process); then its slot goes back to the writer."""
+        for segment, slot, gen in msg.shared.values():
+            self.rings.release(segment, slot, gen)
 
     def _accept(self, stage: Stage, msg: Message) -> None:
         state = self.streams.get(msg.stream)

@@ -68,6 +68,16 @@ def zctx():
     ctx.destroy(linger=0)  # a failed test may leave a socket open: never hang on it
 
 
+def first_run(zctx: zmq.Context, port: int, log_dir: Path, sub: EventSubscriber,
+              n: int) -> None:
+    """Run "run-a" to its end: ``n`` records, all taken by ``sub`` in order."""
+    run = PublishRun(zctx, port, log_dir, "run-a")
+    run.wait_subscriber(sub)
+    run.publish(n)
+    assert [r["event_seq"] for r in take(sub, n)] == list(range(n))
+    run.close()
+
+
 def take(sub: EventSubscriber, n: int) -> list[dict]:
     records = [sub.receive(30) for _ in range(n)]
     assert None not in records
@@ -78,11 +88,7 @@ def test_a_new_run_found_while_its_log_is_still_empty_is_taken_from_its_first_re
         tmp_path, zctx):
     port = free_tcp_port(consecutive=2)
     with EventSubscriber(f"tcp://127.0.0.1:{port}", catchup_s=0.05) as sub:
-        first = PublishRun(zctx, port, tmp_path / "a", "run-a")
-        first.wait_subscriber(sub)
-        first.publish(3)
-        assert [r["event_seq"] for r in take(sub, 3)] == [0, 1, 2]
-        first.close()
+        first_run(zctx, port, tmp_path / "a", sub, 3)
         second = PublishRun(zctx, port, tmp_path / "b", "run-b")
         second.wait_subscriber(sub)
         # The subscriber's idle check reaches run b before b has logged anything.
@@ -101,11 +107,7 @@ def test_a_new_run_whose_replay_endpoint_does_not_answer_is_still_taken_whole(tm
     port = free_tcp_port(consecutive=2)
     with EventSubscriber(f"tcp://127.0.0.1:{port}", catchup_s=0.05,
                          request_timeout_s=0.3) as sub:
-        first = PublishRun(zctx, port, tmp_path / "a", "run-a")
-        first.wait_subscriber(sub)
-        first.publish(5)
-        assert [r["event_seq"] for r in take(sub, 5)] == list(range(5))
-        first.close()
+        first_run(zctx, port, tmp_path / "a", sub, 5)
         second = PublishRun(zctx, port, tmp_path / "b", "run-b", replay=False)
         second.wait_subscriber(sub)
         second.publish(3)
@@ -120,11 +122,7 @@ def test_a_resumed_log_under_a_new_run_carries_on_without_a_repeat(tmp_path, zct
     """``event_log.resume: true``: one log across runs, numbering on."""
     port = free_tcp_port(consecutive=2)
     with EventSubscriber(f"tcp://127.0.0.1:{port}", catchup_s=0.05) as sub:
-        first = PublishRun(zctx, port, tmp_path / "log", "run-a")
-        first.wait_subscriber(sub)
-        first.publish(3)
-        assert [r["event_seq"] for r in take(sub, 3)] == [0, 1, 2]
-        first.close()
+        first_run(zctx, port, tmp_path / "log", sub, 3)
         second = PublishRun(zctx, port, tmp_path / "log", "run-b")
         second.wait_subscriber(sub)
         second.publish(2)
