@@ -47,6 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from train.models.lucas_kanade import LucasKanadeMotion
+
 NUM_AUS = 13
 
 
@@ -69,38 +71,52 @@ class MicroExpAUNet(nn.Module):
     each clip by its RMS before the first layer (exports to ONNX; no statistics);
     ``backbone``: ``blocks`` (the table above) or ``stcnn`` (seed 1's trunk: Conv3d 32
     15x3x3, ReLU, MaxPool 3 -> 32 x 1 x 20 x 20 at T = 18, 64 px; 4.1 k + 1.64 M in the
-    dense layer)."""
+    dense layer); ``motion``: ``difference`` (the input is frames minus the first, as
+    above) or ``lucas_kanade`` (the input is the raw frames; a fixed-kernel optical-flow
+    layer turns them into per-pixel flow against the first frame, 2 channels, before the
+    trunk: face-texture-free motion, see :mod:`train.models.lucas_kanade`; ``clip_norm``
+    is then not applied, the flow is in pixels already)."""
 
     def __init__(self, frames: int = 18, size: int = 64, num_classes: int = 3,
                  num_aus: int = NUM_AUS, widths: tuple[int, int, int] = (16, 32, 32),
                  hidden: int = 128, dropout: float = 0.3, clip_norm: bool = False,
-                 backbone: str = "blocks"):
+                 backbone: str = "blocks", motion: str = "difference"):
         super().__init__()
-        self.clip_norm = clip_norm
+        if motion not in ("difference", "lucas_kanade"):
+            raise ValueError(f"motion must be 'difference' or 'lucas_kanade', got {motion!r}")
+        # lucas_kanade: the input is the raw (normalised) frames and the network reads their
+        # optical flow against the first frame (train/models/lucas_kanade.py says why).
+        self.motion: nn.Module | None = LucasKanadeMotion() if motion == "lucas_kanade" else None
+        channels = 2 if self.motion is not None else 1
+        self.clip_norm = clip_norm and self.motion is None
         if backbone == "blocks":
             if size % 8:
                 raise ValueError(f"size must be a multiple of 8, got {size}")
             w1, w2, w3 = widths
             self.features: nn.Module = nn.Sequential(
-                nn.AvgPool3d((2, 1, 1)), _block(1, w1, (1, 2, 2), stride=(1, 2, 2)),
+                nn.AvgPool3d((2, 1, 1)), _block(channels, w1, (1, 2, 2), stride=(1, 2, 2)),
                 _block(w1, w2, (1, 2, 2)), _block(w2, w3, (1, 1, 1)))
         elif backbone == "stcnn":
             # Seed 1's MicroExpSTCNN trunk (32 filters 15x3x3, ReLU, MaxPool 3) under the
             # two heads: the seed model made AU-aware.
             if frames < 15:
                 raise ValueError(f"the stcnn backbone needs frames >= 15, got {frames}")
-            self.features = nn.Sequential(nn.Conv3d(1, 32, (15, 3, 3)), nn.ReLU(inplace=True),
+            self.features = nn.Sequential(nn.Conv3d(channels, 32, (15, 3, 3)),
+                                          nn.ReLU(inplace=True),
                                           nn.MaxPool3d(3))
         else:
             raise ValueError(f"backbone must be 'blocks' or 'stcnn', got {backbone!r}")
         with torch.no_grad():
-            flat = self.features(torch.zeros(1, 1, frames, size, size)).amax(dim=2).numel()
+            flat = self.features(torch.zeros(1, channels, frames, size, size)
+                                 ).amax(dim=2).numel()
         self.fc = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, hidden),
                                 nn.ReLU(inplace=True))
         self.head = nn.Linear(hidden, num_classes)
         self.au_head = nn.Linear(hidden, num_aus)
 
     def forward(self, face: torch.Tensor) -> AUNetOutput:
+        if self.motion is not None:
+            face = self.motion(face)            # (N, 2, T, H, W) flow in px
         if self.clip_norm:
             # Each clip scaled to unit RMS motion: a face's contrast and the camera's gain
             # then do not change what the network sees (12 training faces are few).

@@ -51,11 +51,20 @@ DATA = Path("data/recognition")
 FRAMES = 18
 LABELS = {"megc3": ["negative", "positive", "surprise"],
           "casme2": ["disgust", "happiness", "others", "repression", "surprise"]}
-INPUTS = {"stcnn": ("face",), "au_net": ("face",), "fusenet_late": ("eyes", "mouth"),
-          "fusenet_intermediate": ("eyes", "mouth"), "time_contrast": ("face",)}
+INPUTS = {"stcnn": ("face",), "au_net": ("face",), "au_net_lk": ("face",),
+          "fusenet_late": ("eyes", "mouth"), "fusenet_intermediate": ("eyes", "mouth"),
+          "time_contrast": ("face",)}
+ARCH = {"au_net_lk": "au_net"}
+"""Names here that are a variant of a registry model (train.models.registry)."""
 TIME_CONTRAST_KWARGS = {"widths": [8, 16, 32], "hidden": 32, "pool": "mean"}
-AU_NET_KWARGS = {"clip_norm": True, "backbone": "stcnn"}
 """As configs/train/time_contrast_synth.yaml: small enough for a CPU."""
+AU_NET_KWARGS = {"clip_norm": True, "backbone": "stcnn"}
+EXTRA_KWARGS = {"time_contrast": TIME_CONTRAST_KWARGS, "au_net": AU_NET_KWARGS,
+                "au_net_lk": {**AU_NET_KWARGS, "motion": "lucas_kanade"}}
+RAW_FRAMES = ("time_contrast", "au_net_lk")
+"""Models fed the raw frames (they compute their own motion: the time-contrast net's
+differences, the LK variant's optical flow); the other 3D-CNNs take frames minus the
+first (``preparation.reference: first``)."""
 INTENSITY_WEIGHT = 0.5
 """lambda of the time-contrast net's intensity term (MSE on the planted apex px)."""
 TRAINED_ON = ("synthetic: mestream's RBF generator with domain randomisation on real faces "
@@ -167,9 +176,7 @@ def targets(domain: Domain, idx: np.ndarray, label_set: str
 
 
 def _prepared(model_name: str, x: np.ndarray) -> np.ndarray:
-    # The time-contrast net takes raw frames (it differences them itself, as in
-    # configs/train/time_contrast_synth.yaml); the 3D-CNNs take frames minus the first.
-    return x.astype(np.float32) if model_name == "time_contrast" else differences(x)
+    return x.astype(np.float32) if model_name in RAW_FRAMES else differences(x)
 
 
 def _tensors(model_name: str, clips: dict[str, np.ndarray],
@@ -250,11 +257,8 @@ def train_one(model_name: str, domain: Domain, train_idx: np.ndarray, label_set:
              for s in INPUTS[model_name]}
     size = 64 if INPUTS[model_name] == ("face",) else 32
     kwargs = {"frames": FRAMES, "size": size, "num_classes": len(LABELS[label_set])}
-    if model_name == "time_contrast":
-        kwargs.update(TIME_CONTRAST_KWARGS)
-    if model_name == "au_net":
-        kwargs.update(AU_NET_KWARGS)
-    model = build_model(model_name, kwargs)
+    kwargs.update(EXTRA_KWARGS.get(model_name, {}))
+    model = build_model(ARCH.get(model_name, model_name), kwargs)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     for epoch in range(epochs):
@@ -394,25 +398,31 @@ def compare(models: list[str], seeds: list[int], folds: int, epochs: int, label_
 
 
 def final_model(model_name: str, label_set: str, epochs: int, seed: int, train: Domain,
-                out: Path) -> Path:
-    """Train on every subject and save a checkpoint ``mestream export`` reads."""
-    idx = np.arange(len(train))
+                out: Path, exclude: tuple[str, ...] = ()) -> Path:
+    """Train on every subject but ``exclude`` and save a checkpoint ``mestream export``
+    reads (``exclude``: faces kept unseen for a pipeline-level test on them)."""
+    unknown = set(exclude) - set(train.subjects.tolist())
+    if unknown:
+        raise ValueError(f"no such subjects in the training data: {sorted(unknown)}")
+    idx = np.flatnonzero(~np.isin(train.subjects, list(exclude)))
     model, info = train_one(model_name, train, idx, label_set, seed, epochs)
     path = out / f"{model_name}_{label_set}.pt"
     inputs = INPUTS[model_name]
     preparation = {"mode": "interpolate", "frames": FRAMES, "size": info["kwargs"]["size"],
                    "region_size": 32, "stabilise": "one_euro",
-                   "reference": "none" if model_name == "time_contrast" else "first",
+                   "reference": "none" if model_name in RAW_FRAMES else "first",
                    "spans": "spotter-like jitter around onset..offset (train.recognition)"}
-    save_checkpoint(path, arch=model_name, class_name=type(model).__name__,
+    arch = ARCH.get(model_name, model_name)
+    save_checkpoint(path, arch=arch, class_name=type(model).__name__,
                     kwargs=info["kwargs"], state_dict=model.state_dict(),
                     labels=LABELS[label_set], inputs={s: s for s in inputs},
                     normalisation={s: info["norms"][s].to_dict() for s in inputs},
                     preparation=preparation, recipe={"train.recognition.fit": {
                         "epochs": epochs, "seed": seed}}, trained_on=TRAINED_ON,
-                    fold="all", seed=seed, epochs=epochs,
-                    train_subjects=sorted(set(train.subjects.tolist())), test_subjects=[],
-                    label_set=label_set, aus=list(AUS) if model_name == "au_net" else [],
+                    fold="all" if not exclude else "all but test_subjects", seed=seed,
+                    epochs=epochs, train_subjects=sorted(set(train.subjects[idx].tolist())),
+                    test_subjects=sorted(exclude),
+                    label_set=label_set, aus=list(AUS) if arch == "au_net" else [],
                     intensity_trained=model_name == "time_contrast")
     return path
 
@@ -430,12 +440,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/recognition"))
     ap.add_argument("--final", action="store_true", help="train on all subjects and save "
                     "a checkpoint per model instead of comparing")
+    ap.add_argument("--exclude-subjects", nargs="+", default=[], metavar="SUBJECT",
+                    help="with --final: faces left out of training (kept unseen for a "
+                    "pipeline-level test on them, e.g. configs/heldout_recognition.yaml's)")
     a = ap.parse_args(argv)
+    if a.exclude_subjects and not a.final:
+        ap.error("--exclude-subjects goes with --final (the comparison holds faces out "
+                 "by folds)")
     torch.set_num_threads(2)
     train = Domain.load_all([a.data / f for f in a.train_files])
     if a.final:
         for m in a.models:
-            print(final_model(m, a.label_set, a.epochs, a.seeds[0], train, a.out))
+            print(final_model(m, a.label_set, a.epochs, a.seeds[0], train, a.out,
+                              tuple(a.exclude_subjects)))
         return 0
     heldout = Domain.load(a.data / "heldout.npz")
     compare(a.models, a.seeds, a.folds, a.epochs, a.label_set, train, heldout, a.out)
