@@ -118,3 +118,34 @@ def test_a_trained_intensity_head_is_marked_in_the_export(tiny, tmp_path) -> Non
     meta = export_onnx(ckpt, tmp_path / "tc.onnx")
     assert meta["mestream.intensity_trained"] == "true"
     assert json.loads(meta["mestream.outputs"]) == ["spot", "label", "intensity"]
+
+
+def test_the_flow_variant_serves_raw_frames_with_its_label_source_and_unseen_faces(
+        tiny, tmp_path) -> None:
+    """au_net_lk: an AUNet whose input is the raw frames (its flow layer needs the first
+    frame's texture, so the export says reference none and the classify stage does not
+    difference them); --exclude-subjects keeps faces out of training and says which;
+    --label-source reaches the metadata the classify stage reads."""
+    from pipeline.clip_tensor import model_input
+    from train.export import export_onnx, load_checkpoint
+
+    dom = tiny["train"]
+    two = dict(dom.arrays)
+    two["subject"] = np.asarray(["bbaf2n"] * 3 + ["other"] * (len(dom) - 3))
+    both = Domain("train", two)
+    with pytest.raises(ValueError, match="no such subjects"):
+        final_model("au_net_lk", "megc3", 1, 0, both, tmp_path, exclude=("nobody",))
+    ckpt = final_model("au_net_lk", "megc3", 1, 0, both, tmp_path, exclude=("other",),
+                       label_source="aus")
+    meta = export_onnx(ckpt, tmp_path / "lk.onnx")
+    preparation = json.loads(meta["mestream.preparation"])
+    assert preparation["reference"] == "none"
+    assert meta["mestream.label_source"] == "aus"
+    _, saved = load_checkpoint(ckpt)
+    assert saved["train_subjects"] == ["bbaf2n"] and saved["test_subjects"] == ["other"]
+    assert saved["kwargs"]["motion"] == "lucas_kanade"
+    # What the classify stage feeds it: raw frames, normalised, not differences.
+    clip = {"face": np.full((FRAMES, 64, 64), 90, np.uint8)}
+    x = model_input("face", (1, FRAMES, 64, 64), clip,
+                    json.loads(meta["mestream.normalisation"]), preparation["reference"])
+    assert np.ptp(x) == 0.0 and float(x.max()) != 0.0

@@ -398,9 +398,14 @@ def compare(models: list[str], seeds: list[int], folds: int, epochs: int, label_
 
 
 def final_model(model_name: str, label_set: str, epochs: int, seed: int, train: Domain,
-                out: Path, exclude: tuple[str, ...] = ()) -> Path:
+                out: Path, exclude: tuple[str, ...] = (), label_source: str = "head"
+                ) -> Path:
     """Train on every subject but ``exclude`` and save a checkpoint ``mestream export``
-    reads (``exclude``: faces kept unseen for a pipeline-level test on them)."""
+    reads (``exclude``: faces kept unseen for a pipeline-level test on them;
+    ``label_source``: ``aus`` makes the served label the AU rules' class, ``head`` the
+    class head's; AU models only)."""
+    if label_source not in ("head", "aus"):
+        raise ValueError(f"label_source must be 'head' or 'aus', got {label_source!r}")
     unknown = set(exclude) - set(train.subjects.tolist())
     if unknown:
         raise ValueError(f"no such subjects in the training data: {sorted(unknown)}")
@@ -423,7 +428,8 @@ def final_model(model_name: str, label_set: str, epochs: int, seed: int, train: 
                     epochs=epochs, train_subjects=sorted(set(train.subjects[idx].tolist())),
                     test_subjects=sorted(exclude),
                     label_set=label_set, aus=list(AUS) if arch == "au_net" else [],
-                    intensity_trained=model_name == "time_contrast")
+                    intensity_trained=model_name == "time_contrast",
+                    **({"label_source": label_source} if arch == "au_net" else {}))
     return path
 
 
@@ -443,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exclude-subjects", nargs="+", default=[], metavar="SUBJECT",
                     help="with --final: faces left out of training (kept unseen for a "
                     "pipeline-level test on them, e.g. configs/heldout_recognition.yaml's)")
+    ap.add_argument("--label-source", choices=["head", "aus"], default="head",
+                    help="with --final, AU models: the served label is the class head's "
+                    "(head) or the label set's AU rules' class (aus)")
     a = ap.parse_args(argv)
     if a.exclude_subjects and not a.final:
         ap.error("--exclude-subjects goes with --final (the comparison holds faces out "
@@ -452,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.final:
         for m in a.models:
             print(final_model(m, a.label_set, a.epochs, a.seeds[0], train, a.out,
-                              tuple(a.exclude_subjects)))
+                              tuple(a.exclude_subjects), a.label_source))
         return 0
     heldout = Domain.load(a.data / "heldout.npz")
     compare(a.models, a.seeds, a.folds, a.epochs, a.label_set, train, heldout, a.out)
