@@ -40,6 +40,7 @@ import numpy as np
 from pipeline.spotting.face_frame import FaceFrame
 from pipeline.spotting.interval import LengthLimits, SpottedInterval, limit_lengths
 from pipeline.spotting.learned_input import face_input
+from pipeline.spotting.spotter import ScoredSpotter
 from pipeline.windowing import interpolation_weights
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "spotter_dense.onnx"
@@ -117,7 +118,7 @@ class DenseModel:
         return float(e[0] / e.sum())
 
 
-class DenseSpotter:
+class DenseSpotter(ScoredSpotter):
     """Spotter of one track with the dense window classifier (module docstring).
 
     Args:
@@ -185,12 +186,6 @@ class DenseSpotter:
         self._close_run()
         out, self._pending = self._pending, []
         return limit_lengths(out, self.limits)
-
-    def score_history(self) -> list[tuple[int, float]]:
-        return list(self._history)
-
-    def latest_score(self) -> tuple[int, float] | None:
-        return self._history[-1] if self._history else None
 
     # -- windows and runs ------------------------------------------------------------------
     def _score(self, end_ns: int) -> list[SpottedInterval]:

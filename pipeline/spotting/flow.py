@@ -49,6 +49,7 @@ from pipeline.spotting.face_cells import FaceCells
 from pipeline.spotting.face_frame import FaceFrame
 from pipeline.spotting.interval import MACRO, MICRO, SpottedInterval
 from pipeline.spotting.rejection import RejectionRules, eye_aspect_ratio, long_excess
+from pipeline.spotting.spotter import ScoredSpotter
 
 METHODS = ("dis", "farneback")
 
@@ -82,7 +83,7 @@ class _Frame:
     """Mean normalised score of the mouth cells (speech activity)."""
 
 
-class OpticalFlowSpotter:
+class OpticalFlowSpotter(ScoredSpotter):
     """Online optical-flow micro-expression spotter of one face (see the module doc).
 
     Two rules against speech and one-sided motion (both on by default):
@@ -218,12 +219,6 @@ class OpticalFlowSpotter:
         out = self._decide(final=True)
         self._frames.clear()
         return out
-
-    def score_history(self) -> list[tuple[int, float]]:
-        return list(self._history)
-
-    def latest_score(self) -> tuple[int, float] | None:
-        return self._history[-1] if self._history else None
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -453,8 +448,7 @@ class OpticalFlowSpotter:
                 break
         while self._frames and now - self._frames[0].pts_ns > keep:
             self._frames.popleft()
-        while self._history and now - self._history[0][0] > self.history_ms * 1e6:
-            self._history.popleft()
+        self._forget_scores_before(now, self.history_ms)
 
 
 class _Truncated(Exception):

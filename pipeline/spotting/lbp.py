@@ -34,6 +34,7 @@ import numpy as np
 from pipeline.spotting.face_frame import FaceFrame
 from pipeline.spotting.interval import MICRO, SpottedInterval
 from pipeline.spotting.lbp_features import block_histograms, chi_square, uniform_lbp
+from pipeline.spotting.spotter import ScoredSpotter
 
 
 @dataclass(slots=True)
@@ -44,7 +45,7 @@ class _Frame:
     c: float | None = None
 
 
-class LBPChiSquareSpotter:
+class LBPChiSquareSpotter(ScoredSpotter):
     """Online LBP chi-square baseline of one face (see the module doc)."""
 
     name = "lbp"
@@ -96,12 +97,6 @@ class LBPChiSquareSpotter:
         out = self._decide(final=True)
         self._frames.clear()
         return out
-
-    def score_history(self) -> list[tuple[int, float]]:
-        return list(self._history)
-
-    def latest_score(self) -> tuple[int, float] | None:
-        return self._history[-1] if self._history else None
 
     def _near(self, pts_ns: float) -> _Frame | None:
         """The kept frame nearest to ``pts_ns`` (None if it lies outside the kept span)."""
@@ -160,5 +155,4 @@ class LBPChiSquareSpotter:
         keep = 5 * self.k_ms * 1e6
         while self._frames and now - self._frames[0].pts_ns > keep:
             self._frames.popleft()
-        while self._history and now - self._history[0][0] > self.history_ms * 1e6:
-            self._history.popleft()
+        self._forget_scores_before(now, self.history_ms)

@@ -43,6 +43,7 @@ from pipeline.spotting.interval import (
 )
 from pipeline.spotting.learned_input import face_input
 from pipeline.spotting.learned_ticks import TickSampler
+from pipeline.spotting.spotter import ScoredSpotter
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "spotter_learned.onnx"
 """The bundled model (SYNTHETIC-trained, see pipeline/weights/README.md)."""
@@ -147,7 +148,7 @@ class StepRunner:
         self.engine.close()
 
 
-class LearnedSpotter:
+class LearnedSpotter(ScoredSpotter):
     """Spotter of one track with the learned model (see the module docstring).
 
     Args:
@@ -235,12 +236,6 @@ class LearnedSpotter:
         self._close_run()
         self._finalise(None)
         return self.take_ready()
-
-    def score_history(self) -> list[tuple[int, float]]:
-        return list(self._history)
-
-    def latest_score(self) -> tuple[int, float] | None:
-        return self._history[-1] if self._history else None
 
     # -- runner side ---------------------------------------------------------------------
 
