@@ -172,9 +172,19 @@ def corner_direction(event: Any, record: dict[str, Any]) -> bool | None:
 
 def class_scores(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """UF1 and UAR over the truth classes of matched events (MEGC's mean per-class F1
-    and recall), None without matches."""
+    and recall), None without matches; ``class_confusion``: truth -> label -> count.
+
+    Example:
+        >>> s = class_scores([("positive", "positive"), ("negative", "positive")])
+        >>> s["class_uar"], s["class_confusion"]["negative"]
+        (0.5, {'positive': 1})
+    """
     if not pairs:
-        return {"class_uf1": None, "class_uar": None}
+        return {"class_uf1": None, "class_uar": None, "class_confusion": {}}
+    confusion: dict[str, dict[str, int]] = {}
+    for t, p in sorted(pairs):
+        confusion.setdefault(t, {})
+        confusion[t][p] = confusion[t].get(p, 0) + 1
     classes = sorted({t for t, _ in pairs})
     f1s, recalls = [], []
     for c in classes:
@@ -184,7 +194,21 @@ def class_scores(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
         recalls.append(tp / (tp + fn) if tp + fn else 0.0)
     return {"class_uf1": round(float(np.mean(f1s)), 3),
-            "class_uar": round(float(np.mean(recalls)), 3)}
+            "class_uar": round(float(np.mean(recalls)), 3), "class_confusion": confusion}
+
+
+def confusion_markdown(confusion: dict[str, dict[str, int]]) -> list[str]:
+    """Rows = planted class, columns = published label: count and share of the row."""
+    if not confusion:
+        return []
+    labels = sorted({p for row in confusion.values() for p in row} | set(confusion))
+    lines = ["| planted \\ published | " + " | ".join(labels) + " |",
+             "|---" * (len(labels) + 1) + "|"]
+    for t, row in confusion.items():
+        n = sum(row.values())
+        lines.append(f"| {t} | " + " | ".join(
+            f"{row.get(p, 0)} ({100 * row.get(p, 0) / n:.0f} %)" for p in labels) + " |")
+    return ["", "Class confusion over the matched events:", "", *lines]
 
 
 def _iou(record: dict[str, Any], g0: int, g1: int) -> float:
@@ -214,7 +238,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
               "", "From an expression's offset to its clip leaving the spot stage (source "
               "time): " + (f"median {o['offset_to_clip_ms']['median']} ms, max "
                            f"{o['offset_to_clip_ms']['max']} ms." if o["offset_to_clip_ms"]
-                           else "no events."), ""]
+                           else "no events."),
+              *confusion_markdown(o.get("class_confusion") or {}), ""]
     return "\n".join(lines)
 
 
