@@ -149,3 +149,27 @@ def test_the_flow_variant_serves_raw_frames_with_its_label_source_and_unseen_fac
     x = model_input("face", (1, FRAMES, 64, 64), clip,
                     json.loads(meta["mestream.normalisation"]), preparation["reference"])
     assert np.ptp(x) == 0.0 and float(x.max()) != 0.0
+
+
+def test_the_comparison_tests_every_face_once_on_both_domains(tiny, tmp_path) -> None:
+    """Leave-subjects-out over both domains, one row per domain and seed, the class read
+    from the head and from the AU rules, each also with the mirrored clip averaged in."""
+    from train.recognition.fit import compare
+
+    def two_subjects(dom: Domain) -> Domain:
+        a = dict(dom.arrays)
+        a["subject"] = np.asarray(["s1", "s2"] * (len(dom) // 2))
+        return Domain(dom.name, a)
+
+    out = compare(["au_net"], [0], 2, 1, "megc3", two_subjects(tiny["train"]),
+                  two_subjects(tiny["heldout"]), tmp_path)
+    assert out["folds"] == [["s1"], ["s2"]]
+    rows = out["models"]["au_net"]
+    for dom in ("train", "heldout"):
+        (row,) = rows[dom]
+        _, mask, _ = targets(tiny[dom], np.arange(len(tiny[dom])), "megc3")
+        assert row["clips"] == int(mask.sum())
+        for key in ("head", "head_mirror", "rules", "rules_mirror"):
+            assert 0.0 <= row[key]["accuracy"] <= 1.0
+        assert row["direction"][1] == row["direction_mirror"][1]
+    assert json.loads((tmp_path / "results.json").read_text()) == out

@@ -293,24 +293,27 @@ def train_one(model_name: str, domain: Domain, train_idx: np.ndarray, label_set:
 @torch.no_grad()
 def predict(model: torch.nn.Module, model_name: str, domain: Domain, idx: np.ndarray,
             norms: dict[str, Normalisation], seed: int) -> dict[str, np.ndarray]:
-    """Class probabilities (and AU probabilities) on spotter-like spans (fixed jitter)."""
+    """Class probabilities (and AU probabilities) on spotter-like spans (fixed jitter);
+    ``*_mirror``: the same averaged with the mirrored clip's (the planted AUs are
+    bilateral, training mirrors clips: a test-time average of the two views)."""
     rng = np.random.default_rng([seed, 0xE7A1])
     windows: dict[int, ClipWindow] = {}
-    probs, aus, intensity = [], [], []
+    parts: dict[str, list[np.ndarray]] = {}
     for b in range(0, len(idx), 64):
         clips = cut(domain, idx[b:b + 64], rng, windows)
-        out = model(*_tensors(model_name, clips, norms))
-        logits, au_logits = _logits(out)
-        probs.append(torch.softmax(logits, 1).numpy())
-        if au_logits is not None:
-            aus.append(torch.sigmoid(au_logits).numpy())
-        if hasattr(out, "intensity"):
-            intensity.append(out.intensity.numpy())
-    result = {"probs": np.concatenate(probs)}
-    if aus:
-        result["aus"] = np.concatenate(aus)
-    if intensity:
-        result["intensity"] = np.concatenate(intensity)
+        xs = _tensors(model_name, clips, norms)
+        for suffix, view in (("", xs), ("_mirror", [x.flip(-1) for x in xs])):
+            out = model(*view)
+            logits, au_logits = _logits(out)
+            parts.setdefault("probs" + suffix, []).append(torch.softmax(logits, 1).numpy())
+            if au_logits is not None:
+                parts.setdefault("aus" + suffix, []).append(torch.sigmoid(au_logits).numpy())
+            if hasattr(out, "intensity") and not suffix:
+                parts.setdefault("intensity", []).append(out.intensity.numpy())
+    result = {k: np.concatenate(v) for k, v in parts.items()}
+    for k in ("probs", "aus"):
+        if k in result:
+            result[k + "_mirror"] = (result[k] + result[k + "_mirror"]) / 2
     return result
 
 
@@ -370,26 +373,34 @@ def compare(models: list[str], seeds: list[int], folds: int, epochs: int, label_
                     te, y = te[mask], y[mask]
                     p = predict(model, model_name, dom, te, info["norms"], seed)
                     acc = pooled.setdefault(dom.name, {"y": [], "head": [], "rule": [],
-                                                       "dir": [0, 0]})
+                                                       "dir": [0, 0], "head_mirror": [],
+                                                       "rule_mirror": [],
+                                                       "dir_mirror": [0, 0]})
                     acc["y"] += y.tolist()
                     acc["head"] += p["probs"].argmax(1).tolist()
+                    acc["head_mirror"] += p["probs_mirror"].argmax(1).tolist()
                     if "intensity" in p:
                         acc.setdefault("intensity_err", []).extend(np.abs(
                             p["intensity"] - dom.arrays["intensity_px"][te]).tolist())
                     if "aus" in p:
-                        acc["rule"] += rule_predictions(p["aus"], p["probs"],
-                                                        label_set).tolist()
-                        r, t = direction_accuracy(dom, te, p["aus"])
-                        acc["dir"][0] += r
-                        acc["dir"][1] += t
+                        for sfx in ("", "_mirror"):
+                            acc["rule" + sfx] += rule_predictions(
+                                p["aus" + sfx], p["probs" + sfx], label_set).tolist()
+                            r, t = direction_accuracy(dom, te, p["aus" + sfx])
+                            acc["dir" + sfx][0] += r
+                            acc["dir" + sfx][1] += t
             for dom_name, acc in pooled.items():
+                y_all = np.array(acc["y"])
                 row = {"domain": dom_name, "seed": seed, "clips": len(acc["y"]),
-                       "head": _metrics(np.array(acc["y"]), np.array(acc["head"]))}
+                       "head": _metrics(y_all, np.array(acc["head"])),
+                       "head_mirror": _metrics(y_all, np.array(acc["head_mirror"]))}
                 if acc.get("intensity_err"):
                     row["intensity_mae_px"] = round(float(np.mean(acc["intensity_err"])), 3)
                 if acc["rule"]:
-                    row["rules"] = _metrics(np.array(acc["y"]), np.array(acc["rule"]))
+                    row["rules"] = _metrics(y_all, np.array(acc["rule"]))
                     row["direction"] = acc["dir"]
+                    row["rules_mirror"] = _metrics(y_all, np.array(acc["rule_mirror"]))
+                    row["direction_mirror"] = acc["dir_mirror"]
                 per_seed.setdefault(dom_name, []).append(row)
                 print(json.dumps({"model": model_name, **row}), flush=True)
         results["models"][model_name] = per_seed
