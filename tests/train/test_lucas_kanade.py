@@ -67,3 +67,31 @@ def test_the_flow_model_exports_to_onnx_runtime_exactly(tmp_path) -> None:
         want = model(x)
     np.testing.assert_allclose(logits, want.logits.numpy(), atol=1e-4)
     np.testing.assert_allclose(aus, want.au_logits.numpy(), atol=1e-4)
+
+
+def test_the_mirror_average_serves_the_mean_of_a_clip_and_its_mirror(tmp_path) -> None:
+    """mirror_average (eval mode): class and AU probabilities are the means of the two
+    views', so a clip and its mirror image get the same answer; ONNX Runtime agrees."""
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    plain = MicroExpAUNet(frames=18, size=64, num_classes=3, backbone="stcnn",
+                          motion="lucas_kanade").eval()
+    mirrored = MicroExpAUNet(frames=18, size=64, num_classes=3, backbone="stcnn",
+                             motion="lucas_kanade", mirror_average=True).eval()
+    mirrored.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 1, 18, 64, 64)
+    with torch.no_grad():
+        a, b, m = plain(x), plain(x.flip(-1)), mirrored(x)
+        m_flipped = mirrored(x.flip(-1))
+    want = (torch.softmax(a.logits, 1) + torch.softmax(b.logits, 1)) / 2
+    assert torch.allclose(torch.softmax(m.logits, 1), want, atol=1e-5)
+    want_aus = (torch.sigmoid(a.au_logits) + torch.sigmoid(b.au_logits)) / 2
+    assert torch.allclose(torch.sigmoid(m.au_logits), want_aus, atol=1e-5)
+    assert torch.allclose(m.logits, m_flipped.logits, atol=1e-4)
+    torch.onnx.export(mirrored, (x[:1],), tmp_path / "m.onnx", input_names=["face"],
+                      output_names=["logits", "au_logits"], opset_version=17,
+                      dynamic_axes={"face": {0: "n"}}, dynamo=False)
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    logits, _ = sess.run(None, {"face": x.numpy()})
+    np.testing.assert_allclose(logits, m.logits.numpy(), atol=1e-4)

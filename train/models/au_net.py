@@ -75,13 +75,17 @@ class MicroExpAUNet(nn.Module):
     above) or ``lucas_kanade`` (the input is the raw frames; a fixed-kernel optical-flow
     layer turns them into per-pixel flow against the first frame, 2 channels, before the
     trunk: face-texture-free motion, see :mod:`train.models.lucas_kanade`; ``clip_norm``
-    is then not applied, the flow is in pixels already)."""
+    is then not applied, the flow is in pixels already); ``mirror_average``: in eval
+    mode, average the class and AU probabilities with the mirrored clip's (outputs are
+    then the logits of those averages; twice the compute)."""
 
     def __init__(self, frames: int = 18, size: int = 64, num_classes: int = 3,
                  num_aus: int = NUM_AUS, widths: tuple[int, int, int] = (16, 32, 32),
                  hidden: int = 128, dropout: float = 0.3, clip_norm: bool = False,
-                 backbone: str = "blocks", motion: str = "difference"):
+                 backbone: str = "blocks", motion: str = "difference",
+                 mirror_average: bool = False):
         super().__init__()
+        self.mirror_average = mirror_average
         if motion not in ("difference", "lucas_kanade"):
             raise ValueError(f"motion must be 'difference' or 'lucas_kanade', got {motion!r}")
         # lucas_kanade: the input is the raw (normalised) frames and the network reads their
@@ -115,6 +119,17 @@ class MicroExpAUNet(nn.Module):
         self.au_head = nn.Linear(hidden, num_aus)
 
     def forward(self, face: torch.Tensor) -> AUNetOutput:
+        if self.mirror_average and not self.training:
+            # Test-time average with the mirrored clip (the AUs are bilateral and training
+            # mirrors clips): probabilities averaged, returned as logits of the averages.
+            a, b = self._forward(face), self._forward(face.flip(-1))
+            p = (torch.softmax(a.logits, 1) + torch.softmax(b.logits, 1)) / 2
+            q = (torch.sigmoid(a.au_logits) + torch.sigmoid(b.au_logits)) / 2
+            q = q.clamp(1e-7, 1 - 1e-7)
+            return AUNetOutput(torch.log(p.clamp_min(1e-12)), torch.log(q / (1 - q)))
+        return self._forward(face)
+
+    def _forward(self, face: torch.Tensor) -> AUNetOutput:
         if self.motion is not None:
             face = self.motion(face)            # (N, 2, T, H, W) flow in px
         if self.clip_norm:

@@ -56,6 +56,13 @@ INPUTS = {"stcnn": ("face",), "au_net": ("face",), "au_net_lk": ("face",),
           "time_contrast": ("face",)}
 ARCH = {"au_net_lk": "au_net"}
 """Names here that are a variant of a registry model (train.models.registry)."""
+
+
+def arch_of(model_name: str) -> str:
+    """The registry model a name here builds."""
+    return ARCH.get(model_name, model_name)
+
+
 TIME_CONTRAST_KWARGS = {"widths": [8, 16, 32], "hidden": 32, "pool": "mean"}
 """As configs/train/time_contrast_synth.yaml: small enough for a CPU."""
 AU_NET_KWARGS = {"clip_norm": True, "backbone": "stcnn"}
@@ -258,7 +265,7 @@ def train_one(model_name: str, domain: Domain, train_idx: np.ndarray, label_set:
     size = 64 if INPUTS[model_name] == ("face",) else 32
     kwargs = {"frames": FRAMES, "size": size, "num_classes": len(LABELS[label_set])}
     kwargs.update(EXTRA_KWARGS.get(model_name, {}))
-    model = build_model(ARCH.get(model_name, model_name), kwargs)
+    model = build_model(arch_of(model_name), kwargs)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     for epoch in range(epochs):
@@ -409,12 +416,13 @@ def compare(models: list[str], seeds: list[int], folds: int, epochs: int, label_
 
 
 def final_model(model_name: str, label_set: str, epochs: int, seed: int, train: Domain,
-                out: Path, exclude: tuple[str, ...] = (), label_source: str = "head"
-                ) -> Path:
+                out: Path, exclude: tuple[str, ...] = (), label_source: str = "head",
+                mirror_average: bool = False) -> Path:
     """Train on every subject but ``exclude`` and save a checkpoint ``mestream export``
     reads (``exclude``: faces kept unseen for a pipeline-level test on them;
     ``label_source``: ``aus`` makes the served label the AU rules' class, ``head`` the
-    class head's; AU models only)."""
+    class head's; AU models only; ``mirror_average``: the served model averages each clip
+    with its mirror image, AU models only)."""
     if label_source not in ("head", "aus"):
         raise ValueError(f"label_source must be 'head' or 'aus', got {label_source!r}")
     unknown = set(exclude) - set(train.subjects.tolist())
@@ -422,13 +430,17 @@ def final_model(model_name: str, label_set: str, epochs: int, seed: int, train: 
         raise ValueError(f"no such subjects in the training data: {sorted(unknown)}")
     idx = np.flatnonzero(~np.isin(train.subjects, list(exclude)))
     model, info = train_one(model_name, train, idx, label_set, seed, epochs)
+    if mirror_average:
+        if arch_of(model_name) != "au_net":
+            raise ValueError("mirror_average is an AU model option")
+        info["kwargs"] = {**info["kwargs"], "mirror_average": True}
     path = out / f"{model_name}_{label_set}.pt"
     inputs = INPUTS[model_name]
     preparation = {"mode": "interpolate", "frames": FRAMES, "size": info["kwargs"]["size"],
                    "region_size": 32, "stabilise": "one_euro",
                    "reference": "none" if model_name in RAW_FRAMES else "first",
                    "spans": "spotter-like jitter around onset..offset (train.recognition)"}
-    arch = ARCH.get(model_name, model_name)
+    arch = arch_of(model_name)
     save_checkpoint(path, arch=arch, class_name=type(model).__name__,
                     kwargs=info["kwargs"], state_dict=model.state_dict(),
                     labels=LABELS[label_set], inputs={s: s for s in inputs},
@@ -463,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label-source", choices=["head", "aus"], default="head",
                     help="with --final, AU models: the served label is the class head's "
                     "(head) or the label set's AU rules' class (aus)")
+    ap.add_argument("--mirror-average", action="store_true",
+                    help="with --final, AU models: the served model averages each clip "
+                    "with its mirror image")
     a = ap.parse_args(argv)
     if a.exclude_subjects and not a.final:
         ap.error("--exclude-subjects goes with --final (the comparison holds faces out "
@@ -472,7 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.final:
         for m in a.models:
             print(final_model(m, a.label_set, a.epochs, a.seeds[0], train, a.out,
-                              tuple(a.exclude_subjects), a.label_source))
+                              tuple(a.exclude_subjects), a.label_source,
+                              a.mirror_average))
         return 0
     heldout = Domain.load(a.data / "heldout.npz")
     compare(a.models, a.seeds, a.folds, a.epochs, a.label_set, train, heldout, a.out)
