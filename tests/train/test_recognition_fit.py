@@ -144,6 +144,7 @@ def test_the_flow_variant_serves_raw_frames_with_its_label_source_and_unseen_fac
     _, saved = load_checkpoint(ckpt)
     assert saved["train_subjects"] == ["bbaf2n"] and saved["test_subjects"] == ["other"]
     assert saved["kwargs"]["motion"] == "lucas_kanade"
+    assert "faces left out of training: other" in meta["mestream.trained_on"]
     # What the classify stage feeds it: raw frames, normalised, not differences.
     clip = {"face": np.full((FRAMES, 64, 64), 90, np.uint8)}
     x = model_input("face", (1, FRAMES, 64, 64), clip,

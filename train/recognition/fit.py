@@ -434,6 +434,8 @@ def final_model(model_name: str, label_set: str, epochs: int, seed: int, train: 
         if arch_of(model_name) != "au_net":
             raise ValueError("mirror_average is an AU model option")
         info["kwargs"] = {**info["kwargs"], "mirror_average": True}
+    trained_on = TRAINED_ON + (f"; faces left out of training: {', '.join(sorted(exclude))}"
+                               if exclude else "")
     path = out / f"{model_name}_{label_set}.pt"
     inputs = INPUTS[model_name]
     preparation = {"mode": "interpolate", "frames": FRAMES, "size": info["kwargs"]["size"],
@@ -446,7 +448,7 @@ def final_model(model_name: str, label_set: str, epochs: int, seed: int, train: 
                     labels=LABELS[label_set], inputs={s: s for s in inputs},
                     normalisation={s: info["norms"][s].to_dict() for s in inputs},
                     preparation=preparation, recipe={"train.recognition.fit": {
-                        "epochs": epochs, "seed": seed}}, trained_on=TRAINED_ON,
+                        "epochs": epochs, "seed": seed}}, trained_on=trained_on,
                     fold="all" if not exclude else "all but test_subjects", seed=seed,
                     epochs=epochs, train_subjects=sorted(set(train.subjects[idx].tolist())),
                     test_subjects=sorted(exclude),
