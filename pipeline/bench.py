@@ -33,11 +33,11 @@ OPT_IN_SECTIONS = ("fuzz", "soak")
 Row = tuple[str, str, str, str]
 
 NOTES = [
-    "Transport: the hop pushes 640x480x3 frame messages (pipeline.wire, zero-copy send)",
+    "Transport: the hop pushes 640x480x3 frame messages (pipeline.runtime.wire, zero-copy send)",
     "from a child process and pulls and decodes them here, with the pipeline's socket",
     "settings; per frame = elapsed / frames while streaming. The memcpy is one",
     "numpy.copyto of the same bytes in process; the shared-memory rows time the",
-    "pipeline's own transport on one host (pipeline/frame_ring.py: frames in a ring,",
+    "pipeline's own transport on one host (pipeline/runtime/frame_ring.py: frames in a ring,",
     "ZeroMQ carries their places). Capture -> publish rows count every frame",
     "record a subscriber receives from a real `mestream run` (one capture process, one",
     "publish process and the supervisor) from its first record to its last; frames are",

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import PipelineConfig, check_paths, load_config
-from pipeline.control import EXIT_NOT_RETRYABLE
 from pipeline.errors import ConfigError
 from pipeline.record_line import record_line
+from pipeline.runtime.control import EXIT_NOT_RETRYABLE
 
 log = logging.getLogger("mestream")
 
@@ -67,7 +67,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.logs import configure_logging
-    from pipeline.supervisor import Supervisor
+    from pipeline.runtime.supervisor import Supervisor
 
     overrides = list(args.set)
     cfg = _load(args.file, overrides)
@@ -126,7 +126,7 @@ def fatal_reason(exc: BaseException, cfg: PipelineConfig, stage: str,
 
 def cmd_stage(args: argparse.Namespace) -> int:
     from pipeline.logs import configure_logging
-    from pipeline.stage import StageRunner, die_with_parent
+    from pipeline.runtime.stage import StageRunner, die_with_parent
     from pipeline.stages import stage_class
 
     cfg = _load(args.config, args.set, check_files=False)
@@ -146,7 +146,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
         from prometheus_client import start_http_server
         from prometheus_client.registry import CollectorRegistry
 
-        from pipeline.metrics import SnapshotCollector
+        from pipeline.runtime.metrics import SnapshotCollector
 
         registry = CollectorRegistry()
         registry.register(SnapshotCollector(lambda: [runner.metrics.snapshot()]))
@@ -313,7 +313,7 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
     add_set(d)
     d.set_defaults(func=cmd_demo)
 
-    from pipeline.keys import add_parser as add_keys
+    from pipeline.runtime.keys import add_parser as add_keys
 
     add_keys(sub)
     if not extras:

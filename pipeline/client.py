@@ -38,8 +38,8 @@ from typing import Any
 import zmq
 
 from pipeline.eventlog import replay_endpoint
-from pipeline.keys import CurveKeys
-from pipeline.sockets import open_socket
+from pipeline.runtime.keys import CurveKeys
+from pipeline.runtime.sockets import open_socket
 
 log = logging.getLogger(__name__)
 

@@ -286,7 +286,7 @@ def run_demo(config_path: Path, out: Path | None = None, video: bool = True,
     from pipeline.config import check_paths, load_config
     from pipeline.logs import configure_logging
     from pipeline.record_line import record_line
-    from pipeline.supervisor import Supervisor
+    from pipeline.runtime.supervisor import Supervisor
 
     overrides = list(overrides or [])
     cfg = load_config(config_path, overrides)

@@ -11,7 +11,7 @@ Example:
     >>> is_native_noise("W0000 00:00:1795262415.409316   10222 inference_feedback_"
     ...                 "manager.cc:114] Feedback manager requires a model ...")
     True
-    >>> is_native_noise("ERROR pipeline.stage: align: bad frame")
+    >>> is_native_noise("ERROR pipeline.runtime.stage: align: bad frame")
     False
 """
 

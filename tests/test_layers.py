@@ -9,8 +9,8 @@ import sys
 from tests.conftest import REPO
 
 RUNTIME_MODULES = [
-    "pipeline.cli", "pipeline.config", "pipeline.wire", "pipeline.stage",
-    "pipeline.stages", "pipeline.supervisor", "pipeline.client", "pipeline.sources",
+    "pipeline.cli", "pipeline.config", "pipeline.runtime.wire", "pipeline.runtime.stage",
+    "pipeline.stages", "pipeline.runtime.supervisor", "pipeline.client", "pipeline.sources",
     "pipeline.bench", "engines",
 ]
 

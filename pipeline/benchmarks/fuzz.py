@@ -5,7 +5,7 @@ Properties (hypothesis generates the cases; both are checked in CI with a few hu
 cases by tests/pipeline/test_wire.py and test_config.py, and with >= 100,000 each by
 ``fuzz_rows`` in the benchmark job):
 
-- ``wire.decode(parts)`` returns a :class:`~pipeline.wire.Message` or raises
+- ``wire.decode(parts)`` returns a :class:`~pipeline.runtime.wire.Message` or raises
   :class:`~pipeline.errors.WireError`, never anything else; a valid message survives
   ``decode(encode(...))`` unchanged (a quarter of the decoder's cases).
 - ``parse_config(data)`` returns a :class:`~pipeline.config.PipelineConfig` or raises
@@ -31,9 +31,9 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from pipeline import wire
 from pipeline.config import parse_config
 from pipeline.errors import ConfigError, WireError
+from pipeline.runtime import wire
 
 TARGET_CASES = 100_000
 QUICK_CASES = 500  # `mestream bench --quick`: a smoke run of seconds

@@ -36,7 +36,7 @@ import numpy as np
 import yaml
 
 from pipeline.client import EventSubscriber
-from pipeline.sockets import free_tcp_port
+from pipeline.runtime.sockets import free_tcp_port
 
 MODEL = Path(__file__).resolve().parents[1] / "weights" / "stcnn_synth_casme2.onnx"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

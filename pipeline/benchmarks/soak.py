@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.sockets import free_tcp_port
+from pipeline.runtime.sockets import free_tcp_port
 
 RSS_SLOPE_MIB_PER_MIN = 2.0
 FD_SLOPE_PER_MIN = 0.5

@@ -23,11 +23,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline import wire
 from pipeline.faces.alignment import FaceAligner
 from pipeline.faces.backend import FaceBackend, open_backend
 from pipeline.faces.tracker import FaceTracker
-from pipeline.wire import Message
+from pipeline.runtime import wire
+from pipeline.runtime.wire import Message
 
 
 class PartTimer:

@@ -2,10 +2,10 @@
 through a real ``mestream run`` (capture -> publish).
 
 The hop is what every stage boundary costs: a 640x480x3 frame message
-(``pipeline.wire``: topic, msgpack header, raw pixels sent with ``copy=False``) pushed by
+(``pipeline.runtime.wire``: topic, msgpack header, raw pixels sent with ``copy=False``) pushed by
 one process and pulled and decoded (``np.frombuffer`` view, no copy) by another, over
 ipc and over tcp loopback, with the pipeline's own socket settings
-(``pipeline.sockets.open_socket``: high-water mark 16). Per frame = elapsed / frames
+(``pipeline.runtime.sockets.open_socket``: high-water mark 16). Per frame = elapsed / frames
 while the sender streams, i.e. throughput, not one-way latency. The reference is one
 ``numpy.copyto`` of the same 921,600 bytes in process, the least any hand-over between
 processes can cost. The last hop rows measure what the pipeline does on one host
@@ -34,9 +34,9 @@ import numpy as np
 import yaml
 import zmq
 
-from pipeline import wire
 from pipeline.client import EventSubscriber
-from pipeline.sockets import free_tcp_port, open_socket
+from pipeline.runtime import wire
+from pipeline.runtime.sockets import free_tcp_port, open_socket
 
 FRAME_SHAPE = (480, 640, 3)
 LINGER_MS = 60_000          # senders wait this long for their last messages to go out
@@ -132,11 +132,11 @@ def _timed_hop(what: str, address: str, target: Any, args: tuple[Any, ...], warm
 
 def _push_ring(address: str, count: int, slots: int, copy: bool) -> None:
     """The sending process of the frame-ring hop, with the pipeline's own parts
-    (:class:`~pipeline.frame_ring.FrameRingWriter`, ``wire.encode`` of a frame message
+    (:class:`~pipeline.runtime.frame_ring.FrameRingWriter`, ``wire.encode`` of a frame message
     whose image is ``shared``): take the next free slot, put the frame there (a memcpy
     when ``copy``; otherwise the frame is taken as produced in place, as a decoder
     writing into the slot would), send its place."""
-    from pipeline.frame_ring import FrameRingWriter
+    from pipeline.runtime.frame_ring import FrameRingWriter
 
     image = _frame()
     ring = FrameRingWriter("mestream-bench", slots, image.nbytes)
@@ -169,9 +169,9 @@ def bench_ring_hop(frames: int, copy: bool, warmup: int = 50,
     """A frame hop the way the pipeline moves capture's frames to the next stage on
     one host (``transport.frame_ring``): pixels in a shared-memory ring, the message
     (PUSH -> PULL over ipc) names the slot; the receiver decodes it with a
-    :class:`~pipeline.frame_ring.FrameRingReader`, reads the frame and releases the
+    :class:`~pipeline.runtime.frame_ring.FrameRingReader`, reads the frame and releases the
     slot. Throughput per frame while streaming, like the hop rows."""
-    from pipeline.frame_ring import FrameRingReader
+    from pipeline.runtime.frame_ring import FrameRingReader
 
     reader = FrameRingReader()
 
@@ -280,5 +280,5 @@ WHY_HOP_MISSES = (
     "SNDBUF/RCVBUF made no clear difference (a shared, noisy machine). The fix is to "
     "stop moving pixels through the socket: on one host the pipeline now keeps "
     "capture's frames in a shared-memory ring and sends only (segment, slot, "
-    "generation) (transport.frame_ring, pipeline/frame_ring.py; the next rows); across "
+    "generation) (transport.frame_ring, pipeline/runtime/frame_ring.py; the next rows); across "
     "hosts frames still go inline as measured here.")

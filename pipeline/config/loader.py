@@ -364,7 +364,7 @@ def _file_in_the_way(folder: Path) -> Path | None:
 def _ipc_path_problems(cfg: PipelineConfig) -> list[str]:
     """ipc:// endpoints longer than a unix socket path may be (they would fail only when
     the stage binds): the derived ones under the run folder and those the YAML sets."""
-    from pipeline.sockets import MAX_IPC_PATH
+    from pipeline.runtime.sockets import MAX_IPC_PATH
 
     endpoints = [("transport.ipc_dir (the control socket)", cfg.control_endpoint())]
     for name, stage in cfg.stages.items():

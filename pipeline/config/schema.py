@@ -337,7 +337,7 @@ class Transport(Node):
         "deliver what is still queued (a backstop; delivery is confirmed by the acks)")
     frame_ring: Literal["auto", "on", "off"] = Field(
         "auto", description="capture's frames in a shared-memory ring, only their place "
-        "on the socket (pipeline/frame_ring.py); auto: when the next stage is on this "
+        "on the socket (pipeline/runtime/frame_ring.py); auto: when the next stage is on this "
         "host (ipc or tcp loopback)")
     frame_ring_slots: int = Field(
         8, ge=2, le=1024, description="frames per stream's ring (each slot is one frame: "
@@ -383,7 +383,7 @@ class Supervisor(Node):
 
 
 class Security(Node):
-    """CURVE on every tcp socket (``pipeline/keys.py``; make the files with ``mestream
+    """CURVE on every tcp socket (``pipeline/runtime/keys.py``; make the files with ``mestream
     keys DIR``). Required when any tcp endpoint is off loopback; ipc never uses it (its
     folder is private to the user)."""
 

@@ -24,7 +24,7 @@ class Source(Protocol):
     died (a live source is then reopened).
 
     A source that can decode straight into a given array (a shared-memory ring slot,
-    ``pipeline/frame_ring.py``) also has ``read_into(out)``, same result, writing the
+    ``pipeline/runtime/frame_ring.py``) also has ``read_into(out)``, same result, writing the
     image into ``out`` when its shape fits (the returned image is then ``out``).
     """
 

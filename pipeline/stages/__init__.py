@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from pipeline.stage import Stage
+from pipeline.runtime.stage import Stage
 
 STAGE_TYPES: dict[str, str] = {
     "capture": "pipeline.stages.capture:CaptureStage",

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from pipeline import wire
 from pipeline.faces.alignment import FaceAligner
 from pipeline.faces.backend import FaceBackend, open_backend
 from pipeline.faces.tracker import FaceTracker, Track
-from pipeline.stage import Stage
-from pipeline.wire import Message
+from pipeline.runtime import wire
+from pipeline.runtime.stage import Stage
+from pipeline.runtime.wire import Message
 
 
 @dataclass

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 import zmq
 
-from pipeline import wire
 from pipeline.errors import SourceError
-from pipeline.frame_ring import FrameRingWriter
-from pipeline.sockets import open_socket
+from pipeline.runtime import wire
+from pipeline.runtime.frame_ring import FrameRingWriter
+from pipeline.runtime.sockets import open_socket
+from pipeline.runtime.stage import Sender, Stage
+from pipeline.runtime.wire import Message
 from pipeline.sources import BadFrame, Source, open_source
-from pipeline.stage import Sender, Stage
-from pipeline.wire import Message
 
 _UNSIZED: Any = object()  # a ring is wanted; it is created on the stream's first frame
 

@@ -25,14 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import wire
 from pipeline.batching import DynamicBatcher
 from pipeline.clip_tensor import model_input
 from pipeline.config import PipelineConfig
 from pipeline.recognition.au_rules import label_set_of, present_aus, rule_class
 from pipeline.recognition.classifier_contract import classifier_problems
-from pipeline.stage import Stage
-from pipeline.wire import Message
+from pipeline.runtime import wire
+from pipeline.runtime.stage import Stage
+from pipeline.runtime.wire import Message
 
 
 @dataclass(slots=True)

@@ -30,12 +30,12 @@ from typing import Any
 
 import zmq
 
-from pipeline import wire
 from pipeline.eventlog import EventLog, LogReader, replay_endpoint, seq_of
 from pipeline.replay_filter import ReplayedRecordFilter
-from pipeline.sockets import open_socket
-from pipeline.stage import Stage
-from pipeline.wire import Message
+from pipeline.runtime import wire
+from pipeline.runtime.sockets import open_socket
+from pipeline.runtime.stage import Stage
+from pipeline.runtime.wire import Message
 
 CAPTURE_ONLY_NOTE = "capture-only record: no analysis stage in this pipeline"
 REPLAY_VERSION = 1

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import wire
-from pipeline.stage import Stage
+from pipeline.runtime import wire
+from pipeline.runtime.stage import Stage
+from pipeline.runtime.wire import Message
 from pipeline.windowing import RESAMPLE_METHOD, ClipWindow
-from pipeline.wire import Message
 
 
 def make_spotter(name: str, me_ms: float, options: dict[str, Any],

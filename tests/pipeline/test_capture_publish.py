@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import zmq
 
-from pipeline import wire
 from pipeline.client import EventSubscriber
-from pipeline.sockets import open_socket
-from pipeline.wire import Message
+from pipeline.runtime import wire
+from pipeline.runtime.sockets import open_socket
+from pipeline.runtime.wire import Message
 from tests.conftest import REPO, free_port, grid_clip, mestream, write_config
 
 

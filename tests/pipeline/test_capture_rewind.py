@@ -14,13 +14,13 @@ from contextlib import ExitStack
 
 import zmq
 
-from pipeline import wire
 from pipeline.config import parse_config
-from pipeline.metrics import StageMetrics
-from pipeline.sockets import open_socket
-from pipeline.stage import StageContext
+from pipeline.runtime import wire
+from pipeline.runtime.metrics import StageMetrics
+from pipeline.runtime.sockets import open_socket
+from pipeline.runtime.stage import StageContext
+from pipeline.runtime.wire import Message
 from pipeline.stages import capture
-from pipeline.wire import Message
 
 FRAMES = 4
 

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 import zmq
 
-from pipeline import wire
-from pipeline.sockets import open_socket
-from pipeline.wire import Message
+from pipeline.runtime import wire
+from pipeline.runtime.sockets import open_socket
+from pipeline.runtime.wire import Message
 from tests.conftest import REPO, mestream, write_config
 from train.export import export_onnx
 from train.models import MicroExpSTCNN

@@ -15,7 +15,7 @@ import zmq
 
 from pipeline.client import EventSubscriber
 from pipeline.eventlog import EventLog
-from pipeline.sockets import free_tcp_port
+from pipeline.runtime.sockets import free_tcp_port
 from pipeline.stages.publish import ReplayServer
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import zmq
 
-from pipeline import wire
 from pipeline.errors import WireError
-from pipeline.frame_ring import FrameRingReader, FrameRingWriter
-from pipeline.sockets import open_socket
+from pipeline.runtime import wire
+from pipeline.runtime.frame_ring import FrameRingReader, FrameRingWriter
+from pipeline.runtime.sockets import open_socket
 from pipeline.sources.testpattern import read_stamped_index
 from tests.conftest import REPO, mestream, write_config
 

@@ -8,10 +8,10 @@ import threading
 
 import zmq
 
-from pipeline import wire
-from pipeline.sockets import open_socket
-from pipeline.stage import Sender
-from pipeline.wire import Message
+from pipeline.runtime import wire
+from pipeline.runtime.sockets import open_socket
+from pipeline.runtime.stage import Sender
+from pipeline.runtime.wire import Message
 
 
 def test_an_ack_clears_only_the_end_of_its_own_epoch(tmp_path) -> None:

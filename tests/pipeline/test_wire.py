@@ -10,11 +10,11 @@ import zmq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import wire
 from pipeline.benchmarks import fuzz
 from pipeline.errors import WireError
-from pipeline.sockets import open_socket
-from pipeline.wire import Message, decode, encode
+from pipeline.runtime import wire
+from pipeline.runtime.sockets import open_socket
+from pipeline.runtime.wire import Message, decode, encode
 
 
 def sample(kind: str) -> Message:

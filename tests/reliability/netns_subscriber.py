@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pipeline.client import EventSubscriber
-from pipeline.keys import CurveKeys
+from pipeline.runtime.keys import CurveKeys
 
 
 def main(endpoint: str, keys_dir: str, *streams: str) -> int:

@@ -19,11 +19,11 @@ import msgpack
 import numpy as np
 import zmq
 
-from pipeline import wire
 from pipeline.client import EventSubscriber
 from pipeline.config import load_config
-from pipeline.sockets import open_socket
-from pipeline.wire import Message
+from pipeline.runtime import wire
+from pipeline.runtime.sockets import open_socket
+from pipeline.runtime.wire import Message
 from tests.conftest import GRID, REPO, grid_clip, mestream, write_config
 from tests.pipeline.test_capture_publish import collect, write_video
 from tests.reliability.test_replay import free_port_pair

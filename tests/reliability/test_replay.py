@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from pipeline.client import EventSubscriber
-from pipeline.sockets import free_tcp_port
+from pipeline.runtime.sockets import free_tcp_port
 from tests.conftest import write_config
 
 

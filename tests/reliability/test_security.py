@@ -12,13 +12,13 @@ import pytest
 import zmq
 import zmq.auth
 
-from pipeline import wire
 from pipeline.client import EventSubscriber
 from pipeline.config import load_config
 from pipeline.errors import WireError
-from pipeline.keys import CurveKeys
-from pipeline.sockets import open_socket
-from pipeline.wire import Message
+from pipeline.runtime import wire
+from pipeline.runtime.keys import CurveKeys
+from pipeline.runtime.sockets import open_socket
+from pipeline.runtime.wire import Message
 from tests.conftest import REPO, free_port, mestream, write_config
 from tests.pipeline.test_config import GOOD, validate
 from tests.reliability.test_replay import free_port_pair
@@ -132,7 +132,7 @@ def test_run_folders_are_private_and_another_users_is_refused(tmp_path):
 
     import pytest
 
-    from pipeline.sockets import prepare_ipc_path
+    from pipeline.runtime.sockets import prepare_ipc_path
 
     prepare_ipc_path(f"ipc://{tmp_path}/mestream-u/pipe/stage.ipc")
     for d in (tmp_path / "mestream-u", tmp_path / "mestream-u" / "pipe"):

@@ -28,7 +28,7 @@ import zmq
 
 
 class SocketSecurity(Protocol):
-    """What a socket needs of CURVE keys (:class:`pipeline.keys.CurveKeys` is one):
+    """What a socket needs of CURVE keys (:class:`pipeline.runtime.keys.CurveKeys` is one):
     set the socket up as a server or a client. A protocol, so this module needs
     nothing of the key files' module (which uses this one: no cycle)."""
 

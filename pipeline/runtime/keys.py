@@ -191,7 +191,7 @@ def start_authenticator(ctx: zmq.Context, keys: CurveKeys) -> Any:
 def secure_process(ctx: zmq.Context, sec: Security | None) -> Any:
     """From the YAML's ``security:``: CURVE on every later tcp socket of this process and
     a ZAP handler on ``ctx``. Returns the handler to stop before ``ctx.term()``."""
-    from pipeline.sockets import use_curve
+    from pipeline.runtime.sockets import use_curve
 
     if sec is None:
         use_curve(None)

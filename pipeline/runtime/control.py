@@ -33,7 +33,7 @@ from typing import Any
 
 import zmq
 
-from pipeline.sockets import open_socket
+from pipeline.runtime.sockets import open_socket
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ A message is a ZeroMQ multipart message ``[topic, header, *buffers]``:
   and ``shape``.
 - ``buffers``: raw C-contiguous array bytes, sent with ``copy=False`` and viewed on
   arrival with ``np.frombuffer`` (no copy). A buffer that lives in a shared-memory
-  frame ring (``pipeline/frame_ring.py``: capture's frames, same host) sends no part:
+  frame ring (``pipeline/runtime/frame_ring.py``: capture's frames, same host) sends no part:
   its ``bufs`` entry carries ``ring: [segment, slot, generation]`` and the receiver
   views it there.
 
@@ -39,7 +39,7 @@ import numpy as np
 from pipeline.errors import WireError
 
 if TYPE_CHECKING:
-    from pipeline.frame_ring import FrameRingReader
+    from pipeline.runtime.frame_ring import FrameRingReader
 
 VERSION = 1
 

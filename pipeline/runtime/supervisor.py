@@ -12,7 +12,7 @@
   told (``rewind``) to read each again from the last watermark the last stage recorded,
   as the stream's next epoch, and the restarted stage starts in that epoch, so what
   the crashed process held comes through again and nothing older gets in its way
-  (``pipeline/stage.py``, docs/operations.md).
+  (``pipeline/runtime/stage.py``, docs/operations.md).
 - Stages whose streams have all ended report ``drained`` and wait; once the last stage
   has drained, every stage is released and exits.
 - Ctrl-C / SIGTERM: capture stages are stopped first, they send end-of-stream, the
@@ -44,7 +44,8 @@ from typing import Any
 import zmq
 
 from pipeline.config import PipelineConfig
-from pipeline.control import (
+from pipeline.native_log import is_native_noise
+from pipeline.runtime.control import (
     EXIT_NOT_RETRYABLE,
     RUN_ID_ENV,
     STREAM_ENDED,
@@ -53,10 +54,9 @@ from pipeline.control import (
     parse_route,
     route,
 )
-from pipeline.keys import secure_process
-from pipeline.metrics import SnapshotCollector, summary_line
-from pipeline.native_log import is_native_noise
-from pipeline.sockets import open_socket
+from pipeline.runtime.keys import secure_process
+from pipeline.runtime.metrics import SnapshotCollector, summary_line
+from pipeline.runtime.sockets import open_socket
 
 log = logging.getLogger("mestream.supervisor")
 

@@ -7,7 +7,7 @@ passes references; this is the same idea for mestream's capture -> next-stage ho
 capture stream owns a :class:`FrameRingWriter`: one POSIX shared-memory segment of
 ``slots`` frame slots. The source decodes straight into a free slot, and the frame
 message names ``(segment, slot, generation)`` instead of carrying the bytes
-(``pipeline/wire.py``); the receiving stage maps the segment once
+(``pipeline/runtime/wire.py``); the receiving stage maps the segment once
 (:class:`FrameRingReader`), views the slot, and marks it released once the message is
 handled.
 

@@ -37,15 +37,15 @@ from typing import Any
 
 import zmq
 
-from pipeline import wire
 from pipeline.config import PipelineConfig
-from pipeline.control import RUN_ID_ENV, STREAM_ENDED, ControlClient, identity, new_run_id
 from pipeline.errors import WireError
-from pipeline.frame_ring import FrameRingReader
-from pipeline.keys import secure_process
-from pipeline.metrics import StageMetrics, summary_line
-from pipeline.sockets import open_socket
-from pipeline.wire import Message
+from pipeline.runtime import wire
+from pipeline.runtime.control import RUN_ID_ENV, STREAM_ENDED, ControlClient, identity, new_run_id
+from pipeline.runtime.frame_ring import FrameRingReader
+from pipeline.runtime.keys import secure_process
+from pipeline.runtime.metrics import StageMetrics, summary_line
+from pipeline.runtime.sockets import open_socket
+from pipeline.runtime.wire import Message
 
 log = logging.getLogger(__name__)
 
