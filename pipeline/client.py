@@ -37,9 +37,9 @@ from typing import Any
 
 import zmq
 
-from pipeline.eventlog import replay_endpoint
 from pipeline.runtime.keys import CurveKeys
 from pipeline.runtime.sockets import open_socket
+from pipeline.stages.publish.eventlog import replay_endpoint
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from pipeline.windowing import interpolation_weights
+from pipeline.stages.spot.windowing import interpolation_weights
 from train.datasets.sample import Sample
 
 logger = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ def align_frames(sample: Sample, first: int, last: int, params: AlignParams,
 def interpolate(stack: np.ndarray, frames: int) -> np.ndarray:
     """Linear temporal interpolation of ``(n, H, W)`` uint8 to ``(frames, H, W)`` uint8,
     frames evenly spread from the first to the last: the serving path's resampling
-    (:meth:`pipeline.windowing.ClipWindow.clip`, linear in time) on frame indices, so a
+    (:meth:`pipeline.stages.spot.windowing.ClipWindow.clip`, linear in time) on frame indices, so a
     constant-rate training clip is resampled exactly as the spot stage resamples it.
 
     Example:

@@ -48,7 +48,7 @@ def aligned_every(frames: list[tuple[np.ndarray, int]], every: int
 
 
 def compare(seeds: int, seconds: float, everies: list[int]) -> dict[int, dict[str, float]]:
-    from pipeline.stages.spot import make_spotter
+    from pipeline.stages.spot.stage import make_spotter
     from pipeline.synth.source import synthetic_source
 
     totals = {k: {"tp": 0, "fp": 0, "fn": 0} for k in everies}

@@ -80,7 +80,7 @@ def profile_parts(frames: int = 150, detect_every: int = 5, size: int = 64,
     """CPU milliseconds per frame of each part, over ``frames`` frames of one synthetic
     640x480 30 fps stream (seed 100, as the load runs' first stream)."""
     from pipeline.spotting.face_frame import FaceFrame
-    from pipeline.stages.spot import canonical_points, make_spotter
+    from pipeline.stages.spot.stage import canonical_points, make_spotter
     from pipeline.synth.source import synthetic_source
 
     threads = cv2.getNumThreads()

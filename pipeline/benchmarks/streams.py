@@ -181,7 +181,7 @@ def latency_rows(r: LoadResult) -> list[Row]:
     n = r.spec.streams
     raw = r.event_latency_ms
     beyond = [a - b for a, b in zip(raw, r.event_lookahead_ms, strict=True)]
-    from pipeline.stages.spot import make_spotter
+    from pipeline.stages.spot.stage import make_spotter
 
     declared = make_spotter("flow", 300.0, {}).latency_ms
     lag = r.lag_ms

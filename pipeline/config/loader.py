@@ -376,7 +376,7 @@ def _ipc_path_problems(cfg: PipelineConfig) -> list[str]:
         if stage.type == "publish":
             endpoints.append((f"stages.{name}.bind", stage.bind))
             if stage.event_log.enabled:
-                from pipeline.eventlog import replay_endpoint
+                from pipeline.stages.publish.eventlog import replay_endpoint
 
                 endpoints.append((f"stages.{name}.event_log.replay_bind",
                                   stage.event_log.replay_bind or replay_endpoint(stage.bind)))

@@ -168,9 +168,9 @@ class CaptureStage(StageBase):
 
 
 class EventLogConfig(Node):
-    """The publish stage's durable log (``pipeline/eventlog.py``): every record gets an
-    ``event_seq`` and is appended here before it is published; subscribers replay from
-    it (``docs/protocol.md``, "Replay")."""
+    """The publish stage's durable log (``pipeline/stages/publish/eventlog.py``): every
+    record gets an ``event_seq`` and is appended here before it is published; subscribers
+    replay from it (``docs/protocol.md``, "Replay")."""
 
     enabled: bool = Field(True, description="false: records carry no event_seq, no replay")
     dir: Path | None = Field(None, description="log folder (default: "
@@ -472,7 +472,7 @@ class PipelineConfig(Node, Topology):
             if stage.type == "publish":
                 check(f"stages.{name}.bind", stage.bind)
                 if stage.event_log.enabled:
-                    from pipeline.eventlog import replay_endpoint
+                    from pipeline.stages.publish.eventlog import replay_endpoint
 
                     replay = stage.event_log.replay_bind or replay_endpoint(stage.bind)
                     check(f"stages.{name}.event_log.replay_bind (the replay endpoint "

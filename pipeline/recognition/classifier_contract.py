@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from engines.engine import TensorSpec
-from pipeline.clip_tensor import SOURCE_BUFFER
+from pipeline.stages.classify.clip_tensor import SOURCE_BUFFER
 
 CLASS_OUTPUTS = ("logits", "label")
 

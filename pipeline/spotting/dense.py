@@ -41,7 +41,7 @@ from pipeline.spotting.face_frame import FaceFrame
 from pipeline.spotting.interval import LengthLimits, SpottedInterval, limit_lengths
 from pipeline.spotting.learned_input import face_input
 from pipeline.spotting.spotter import ScoredSpotter
-from pipeline.windowing import interpolation_weights
+from pipeline.stages.spot.windowing import interpolation_weights
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "spotter_dense.onnx"
 CLASSES = ("micro", "macro", "none")  # the model's outputs, in order
@@ -53,7 +53,7 @@ def window_clip(pts_ns: np.ndarray, faces: np.ndarray, end_ns: int, window_ns: i
                 frames: int) -> np.ndarray:
     """float32 (frames, S, S): the faces at ``frames`` evenly spaced times over
     [end_ns - window_ns, end_ns], each linearly interpolated between its two nearest
-    faces (:func:`~pipeline.windowing.interpolation_weights`, as clips are; times before
+    faces (:func:`~pipeline.stages.spot.windowing.interpolation_weights`, as clips are; times before
     the first face take the first), minus the window's mean face,
     divided by ``CONTRAST_SCALE``.
 

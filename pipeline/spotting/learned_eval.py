@@ -71,7 +71,7 @@ def make_factory(spotter: str, options: dict[str, Any]) -> SpotterFactory:
 
         runner, opts = shared_runner(options)
         return lambda: LearnedSpotter(runner=runner, **opts)
-    from pipeline.stages.spot import make_spotter
+    from pipeline.stages.spot.stage import make_spotter
 
     return lambda: make_spotter(spotter, 300.0, dict(options))
 

@@ -13,9 +13,9 @@ from pipeline.runtime.stage import Stage
 STAGE_TYPES: dict[str, str] = {
     "capture": "pipeline.stages.capture:CaptureStage",
     "align": "pipeline.stages.align:AlignStage",
-    "spot": "pipeline.stages.spot:SpotStage",
-    "classify": "pipeline.stages.classify:ClassifyStage",
-    "publish": "pipeline.stages.publish:PublishStage",
+    "spot": "pipeline.stages.spot.stage:SpotStage",
+    "classify": "pipeline.stages.classify.stage:ClassifyStage",
+    "publish": "pipeline.stages.publish.stage:PublishStage",
 }
 
 

@@ -178,7 +178,7 @@ def test_a_model_trained_on_other_alignment_is_flagged() -> None:
     import onnx
 
     from pipeline.config import load_config
-    from pipeline.stages.classify import alignment_mismatch, serving_alignment
+    from pipeline.stages.classify.stage import alignment_mismatch, serving_alignment
 
     config = load_config(REPO / "configs" / "demo.yaml")
     served = serving_alignment(config, "classify")

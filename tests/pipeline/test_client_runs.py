@@ -14,9 +14,9 @@ import pytest
 import zmq
 
 from pipeline.client import EventSubscriber
-from pipeline.eventlog import EventLog
 from pipeline.runtime.sockets import free_tcp_port
-from pipeline.stages.publish import ReplayServer
+from pipeline.stages.publish.eventlog import EventLog
+from pipeline.stages.publish.stage import ReplayServer
 
 
 class PublishRun:

@@ -3,7 +3,7 @@ time overlap, across epochs only; a restarted publish relearns it from its log."
 
 from __future__ import annotations
 
-from pipeline.replay_filter import ReplayedRecordFilter
+from pipeline.stages.publish.replay_filter import ReplayedRecordFilter
 
 
 def event(onset_ms: int, offset_ms: int, stream: str = "cam", track: int = 0) -> dict:

@@ -11,8 +11,8 @@ import signal
 
 import pytest
 
-from pipeline.eventlog import STATE_FILE, EventLog, LogReader, segment_name, segments
-from pipeline.stages.publish import answer_replay
+from pipeline.stages.publish.eventlog import STATE_FILE, EventLog, LogReader, segment_name, segments
+from pipeline.stages.publish.stage import answer_replay
 
 
 def seqs(lines: list[bytes]) -> list[int]:

@@ -59,7 +59,7 @@ def test_interpolate_is_linear() -> None:
 def test_training_clips_are_resampled_as_the_spot_stage_resamples(n, frames) -> None:
     """A constant-rate clip becomes the same T frames in training (frame indices) as in
     the serving window (pts, linear in time): the classifier sees one resampling."""
-    from pipeline.windowing import ClipWindow
+    from pipeline.stages.spot.windowing import ClipWindow
 
     rng = np.random.default_rng(n)
     stack = rng.integers(0, 256, (n, 16, 16)).astype(np.uint8)

@@ -126,7 +126,7 @@ def test_the_flow_variant_serves_raw_frames_with_its_label_source_and_unseen_fac
     frame's texture, so the export says reference none and the classify stage does not
     difference them); --exclude-subjects keeps faces out of training and says which;
     --label-source reaches the metadata the classify stage reads."""
-    from pipeline.clip_tensor import model_input
+    from pipeline.stages.classify.clip_tensor import model_input
     from train.export import export_onnx, load_checkpoint
 
     dom = tiny["train"]

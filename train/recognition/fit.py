@@ -6,11 +6,11 @@ generator with domain randomisation; ``heldout.npz``, the Waters muscle + thin-p
 spline model that nothing here trains on or chooses with).
 
 Every clip a model sees is cut the way the spot stage cuts it: the span around the
-expression goes through :class:`pipeline.windowing.ClipWindow` (the serving code: linear
+expression goes through :class:`pipeline.stages.spot.windowing.ClipWindow` (the serving code: linear
 in time to T frames), is jittered around the true onset / offset as a spotter's interval
 is (a fresh draw every epoch; IoU with the truth >= 0.5), then prepared as
-:func:`pipeline.clip_tensor.model_input` prepares it (64 px by area, frames minus the
-first, ``(x - mean) / max`` with the training statistics).
+:func:`pipeline.stages.classify.clip_tensor.model_input` prepares it (64 px by area,
+frames minus the first, ``(x - mean) / max`` with the training statistics).
 
 Protocol: the 12 subjects in ``--folds`` groups (leave-3-subjects-out by default: every
 subject is tested once, by models that never saw its face); per fold and seed a fresh
@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.recognition.au_rules import AUS, present_aus, rule_class
-from pipeline.windowing import ClipWindow
+from pipeline.stages.spot.windowing import ClipWindow
 from train.checkpoint import save_checkpoint
 from train.metrics import recognition_metrics
 from train.models.registry import build_model

@@ -1,6 +1,6 @@
 """Spot: aligned faces in, micro-expression clips (or spotting events) out.
 
-Per stream and face track, a :class:`~pipeline.windowing.ClipWindow` keeps the last
+Per stream and face track, a :class:`~pipeline.stages.spot.windowing.ClipWindow` keeps the last
 ``history_ms`` of aligned faces and a spotter (``pipeline.spotting``) scores them online.
 When the spotter closes an interval, the stage cuts ``[onset - margin, offset + margin]``
 from the window, resamples it to ``clip_frames`` frames in time and sends a ``clip``
@@ -26,7 +26,7 @@ import numpy as np
 from pipeline.runtime import wire
 from pipeline.runtime.stage import Stage
 from pipeline.runtime.wire import Message
-from pipeline.windowing import RESAMPLE_METHOD, ClipWindow
+from pipeline.stages.spot.windowing import RESAMPLE_METHOD, ClipWindow
 
 
 def make_spotter(name: str, me_ms: float, options: dict[str, Any],

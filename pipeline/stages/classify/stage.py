@@ -1,10 +1,11 @@
 """Classify: clips from every stream in, one event per clip out, in dynamic batches.
 
-Clips wait in a :class:`~pipeline.batching.DynamicBatcher` until ``max_batch`` of them
-are there or the oldest has waited ``max_delay_ms``; then one engine call (``engines/``:
-TensorRT, torch or ONNX Runtime) classifies the whole batch, whatever streams its clips
-came from, and the results are split back into one event per clip. Each event names
-the model and says when its weights were trained on synthetic data.
+Clips wait in a :class:`~pipeline.stages.classify.batching.DynamicBatcher` until
+``max_batch`` of them are there or the oldest has waited ``max_delay_ms``; then one
+engine call (``engines/``: TensorRT, torch or ONNX Runtime) classifies the whole batch,
+whatever streams its clips came from, and the results are split back into one event per
+clip. Each event names the model and says when its weights were trained on synthetic
+data.
 
 A model with an ``au_logits`` output (MicroExpAUNet) also scores the clip's action units:
 events carry ``aus`` (AU -> probability) and ``label_from_aus``, the class the label
@@ -25,14 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.batching import DynamicBatcher
-from pipeline.clip_tensor import model_input
 from pipeline.config import PipelineConfig
 from pipeline.recognition.au_rules import label_set_of, present_aus, rule_class
 from pipeline.recognition.classifier_contract import classifier_problems
 from pipeline.runtime import wire
 from pipeline.runtime.stage import Stage
 from pipeline.runtime.wire import Message
+from pipeline.stages.classify.batching import DynamicBatcher
+from pipeline.stages.classify.clip_tensor import model_input
 
 
 @dataclass(slots=True)

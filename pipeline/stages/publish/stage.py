@@ -7,13 +7,13 @@ late misses what went before (set ``wait_subscribers`` to hold the pipeline unti
 the expected subscribers have joined).
 
 With the event log on (the default), every record first gets the pipeline's next
-``event_seq`` and is appended to the log (``pipeline/eventlog.py``), then published; a
-ROUTER (:class:`ReplayServer`) answers "records from seq N" from the log, so a
+``event_seq`` and is appended to the log (``pipeline/stages/publish/eventlog.py``), then
+published; a ROUTER (:class:`ReplayServer`) answers "records from seq N" from the log, so a
 subscriber that joined late, fell behind or reconnected fills its gap exactly
 (``pipeline/client.py`` does it by itself).
 
 A stream re-read after a middle stage restarted (a new ``epoch``) repeats a little of
-what was already published; :class:`~pipeline.replay_filter.ReplayedRecordFilter`
+what was already published; :class:`~pipeline.stages.publish.replay_filter.ReplayedRecordFilter`
 drops those repeats before the log, so each record goes out once.
 """
 
@@ -30,12 +30,12 @@ from typing import Any
 
 import zmq
 
-from pipeline.eventlog import EventLog, LogReader, replay_endpoint, seq_of
-from pipeline.replay_filter import ReplayedRecordFilter
 from pipeline.runtime import wire
 from pipeline.runtime.sockets import open_socket
 from pipeline.runtime.stage import Stage
 from pipeline.runtime.wire import Message
+from pipeline.stages.publish.eventlog import EventLog, LogReader, replay_endpoint, seq_of
+from pipeline.stages.publish.replay_filter import ReplayedRecordFilter
 
 CAPTURE_ONLY_NOTE = "capture-only record: no analysis stage in this pipeline"
 REPLAY_VERSION = 1
