@@ -9,7 +9,7 @@ takes and gives, and its throughput per batch size.
     mestream engine bench MODEL.pt2 --backend torch --device cuda --precision fp16 \\
         --cuda-graphs --batch 1,16,64
 
-Until ``pipeline.cli`` registers :func:`add_parser`, run ``python -m engines.commands
+Until ``mestream.cli`` registers :func:`add_parser`, run ``python -m engines.commands
 engine ...``. Exit codes: 0 ok, 2 when a backend is missing (the message says what to
 install) or the model cannot be built as asked. Importing this module imports neither
 torch nor TensorRT.

@@ -43,7 +43,7 @@ def write_config(tmp_path: Path, body: dict[str, Any], name: str = "pipeline.yam
 
 
 def mestream(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline.cli", *args]
+    return [sys.executable, "-m", "mestream.cli", *args]
 
 
 def child_pids(pid: int) -> list[int]:
@@ -92,7 +92,8 @@ class Run:
         pids = child_pids(self.proc.pid)
         if stage is None:
             return pids
-        return [p for p in pids if f" stage {stage} " in cmdline(p)]
+        # Stage processes run `python -m pipeline.runtime.stage_main NAME ...`.
+        return [p for p in pids if f"stage_main {stage} " in cmdline(p)]
 
     def wait(self, timeout: float = 60) -> int:
         try:

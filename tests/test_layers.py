@@ -9,7 +9,7 @@ import sys
 from tests.conftest import REPO
 
 RUNTIME_MODULES = [
-    "pipeline.cli", "pipeline.config", "pipeline.runtime.wire", "pipeline.runtime.stage",
+    "mestream.cli", "pipeline.config", "pipeline.runtime.wire", "pipeline.runtime.stage",
     "pipeline.stages", "pipeline.runtime.supervisor", "pipeline.client", "pipeline.sources",
     "pipeline.bench", "engines",
 ]
@@ -35,7 +35,8 @@ def test_engines_do_not_import_pipeline() -> None:
     assert not any(m == "pipeline" or m.startswith("pipeline.") for m in loaded)
 
 
-LAYERS = {"engines": 0, "pipeline": 1, "train": 2}  # each may import only those below
+LAYERS = {"engines": 0, "pipeline": 1, "train": 2, "mestream": 3}
+"""Each package may import only those below it; ``mestream`` is the composition root."""
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -28,7 +28,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"device={args.device}")
     if args.out is not None:
         overrides.append(f"output.dir={args.out}")
-    recipe = load_recipe(args.recipe, overrides)   # ConfigError -> exit 2 in pipeline.cli
+    recipe = load_recipe(args.recipe, overrides)   # ConfigError -> exit 2 in mestream.cli
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from train.loop import run  # imports torch
 

@@ -280,7 +280,7 @@ def run_load(spec: LoadSpec, startup_timeout_s: float = 90.0,
         events: list[dict[str, Any]] = []
         log_path = Path(tmp) / "run.log"
         with live_subscriber(f"tcp://127.0.0.1:{port}") as sub, open(log_path, "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(path)],
+            proc = subprocess.Popen([sys.executable, "-m", "mestream.cli", "run", str(path)],
                                     stdout=subprocess.DEVNULL, stderr=log)
             sampler = CpuSampler(proc.pid)
             stopped = False

@@ -140,7 +140,7 @@ def run_soak(streams: int, seconds: float, sample_s: float = 5.0) -> dict[str, A
         reader.start()
         subscribed.wait(10)
         log = (workdir / "run.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(config)],
+        proc = subprocess.Popen([sys.executable, "-m", "mestream.cli", "run", str(config)],
                                 stdout=subprocess.DEVNULL, stderr=log)
         series: dict[str, Series] = {"supervisor": Series("supervisor", {proc.pid})}
         start = time.monotonic()

@@ -214,7 +214,7 @@ def bench_transport(streams: int, frames: int, runs: int) -> dict[str, float]:
             path = Path(tmp) / "bench.yaml"
             path.write_text(yaml.safe_dump(cfg))
             with EventSubscriber(f"tcp://127.0.0.1:{port}", timeout_s=120) as sub:
-                proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(path)],
+                proc = subprocess.Popen([sys.executable, "-m", "mestream.cli", "run", str(path)],
                                         stderr=subprocess.DEVNULL)
                 count, t0 = 0, None
                 for record in sub.until_end(list(cfg["sources"])):

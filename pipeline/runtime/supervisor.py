@@ -1,6 +1,6 @@
 """``mestream run``: start every stage as its own OS process, wire them, supervise.
 
-- Each stage replica is a fresh interpreter (``python -m pipeline.cli stage ...``):
+- Each stage replica is a fresh interpreter (``python -m pipeline.runtime.stage_main ...``):
   spawn, never fork, so no CUDA or ZeroMQ state is inherited.
 - Readiness: every stage binds and connects, reports ``ready`` on the control
   channel, and waits; only when all are ready does the supervisor send ``go``, so
@@ -115,7 +115,7 @@ class Supervisor:
 
     # -- processes -------------------------------------------------------------------
     def _spawn(self, child: Child) -> None:
-        cmd = [sys.executable, "-m", "pipeline.cli", "stage", child.stage,
+        cmd = [sys.executable, "-m", "pipeline.runtime.stage_main", child.stage,
                "--config", str(self.config_path), "--replica", str(child.replica),
                "--control", self.cfg.control_endpoint()]
         for item in self.overrides:

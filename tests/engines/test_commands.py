@@ -1,5 +1,5 @@
 """``mestream engine build|info|bench`` through :func:`engines.commands.main` (the same
-parser ``pipeline.cli`` registers): exit 2 with the install hint without TensorRT, and
+parser ``mestream.cli`` registers): exit 2 with the install hint without TensorRT, and
 what info and bench print."""
 
 from __future__ import annotations

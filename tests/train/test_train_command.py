@@ -17,7 +17,7 @@ from train.torch_files import load_torch_file
 
 
 def mestream_train(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "train", *args], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "mestream.cli", "train", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
 

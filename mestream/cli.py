@@ -10,6 +10,7 @@
     mestream synth video|dataset|preview  synthetic ME footage with ground truth
     mestream train RECIPE.yaml            train / evaluate a model (LOSO, UF1, UAR)
     mestream export CHECKPOINT --out M    a trained model to ONNX (FP32 or FP16)
+    mestream engine build|info|bench M    TensorRT plans from ONNX, an engine's I/O, speed
     mestream demo [CONFIG]                synthetic cameras end to end, report vs truth
     mestream eval spotting --gt G --pred E  spotting F1 / FA per minute vs ground truth
 """
@@ -17,19 +18,16 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
-import os
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+from mestream.record_line import record_line
 from pipeline.config import PipelineConfig, check_paths, load_config
 from pipeline.errors import ConfigError
-from pipeline.record_line import record_line
-from pipeline.runtime.control import EXIT_NOT_RETRYABLE
 
 log = logging.getLogger("mestream")
 
@@ -98,69 +96,6 @@ def _tail(endpoint: str, streams: list[str], as_json: bool) -> None:
     with EventSubscriber(endpoint) as events:
         for record in events.until_end(streams):
             print(json.dumps(record) if as_json else record_line(record), flush=True)
-
-
-def fatal_reason(exc: BaseException, cfg: PipelineConfig, stage: str,
-                 replica: int = 0) -> str | None:
-    """Why ``exc`` would only happen again on a restart, or None for a crash."""
-    import errno
-
-    import zmq
-
-    if isinstance(exc, zmq.ZMQError) and exc.errno in (
-            errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EINVAL):
-        s = cfg.stages[stage]
-        where = f"stages.{stage}.bind ({s.bind}) or its replay port" \
-            if s.type == "publish" else \
-            f"stages.{stage}.endpoint ({cfg.input_endpoint(stage, replica)})"
-        return (f"cannot bind: {exc.strerror}; check {where}, or whether another run "
-                "of this pipeline is still running")
-    if isinstance(exc, ConfigError):
-        return str(exc)
-    if isinstance(exc, FileNotFoundError):
-        return f"{exc.filename}: no such file ({exc.strerror})"
-    if isinstance(exc, ValueError) and str(exc).startswith(f"stages.{stage}."):
-        return str(exc)  # a stage's own check of its settings or model, with its path
-    return None
-
-
-def cmd_stage(args: argparse.Namespace) -> int:
-    from pipeline.logs import configure_logging
-    from pipeline.runtime.stage import StageRunner, die_with_parent
-    from pipeline.stages import stage_class
-
-    cfg = _load(args.config, args.set, check_files=False)
-    if args.name not in cfg.stages:
-        raise ConfigError([f"{args.config}: stages: no stage {args.name!r}; "
-                           f"expected one of {list(cfg.stages)}"])
-    if not 0 <= args.replica < cfg.replicas(args.name):
-        raise ConfigError([f"{args.config}: stages.{args.name}.replicas: replica "
-                           f"{args.replica} out of range"])
-    configure_logging(cfg.logging.level, cfg.logging.format, f"{args.name}.{args.replica}")
-    parent = os.environ.get("MESTREAM_PARENT_PID")
-    if parent:
-        die_with_parent(int(parent))
-    factory = stage_class(cfg.stages[args.name].type)
-    runner = StageRunner(cfg, args.name, args.replica, factory, control=args.control)
-    if args.metrics_port:
-        from prometheus_client import start_http_server
-        from prometheus_client.registry import CollectorRegistry
-
-        from pipeline.runtime.metrics import SnapshotCollector
-
-        registry = CollectorRegistry()
-        registry.register(SnapshotCollector(lambda: [runner.metrics.snapshot()]))
-        start_http_server(args.metrics_port, addr="127.0.0.1", registry=registry)
-    try:
-        return runner.run()
-    except Exception as exc:  # noqa: BLE001  (sorted into retryable or not below)
-        reason = fatal_reason(exc, cfg, args.name, args.replica)
-        if reason is None:
-            raise  # a crash: the supervisor restarts the stage
-        # Restarting cannot help (a port in use, a missing file, a bad model): one
-        # line naming the YAML path, and the exit code that tells the supervisor so.
-        print(f"mestream stage {args.name}.{args.replica}: {reason}", file=sys.stderr)
-        return EXIT_NOT_RETRYABLE
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
@@ -234,8 +169,14 @@ def cmd_align_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stage(args: argparse.Namespace) -> int:
+    from pipeline.runtime.stage_main import run_stage
+
+    return run_stage(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pipeline.demo import run_demo
+    from mestream.demo import run_demo
 
     return run_demo(Path(args.config), Path(args.out) if args.out else None,
                     video=not args.no_video, overrides=args.set)
@@ -265,13 +206,10 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
     add_set(r)
     r.set_defaults(func=cmd_run)
 
+    from pipeline.runtime.stage_main import add_stage_arguments
+
     s = sub.add_parser("stage", help="run one stage of a pipeline on its own")
-    s.add_argument("name")
-    s.add_argument("--config", required=True)
-    s.add_argument("--replica", type=int, default=0)
-    s.add_argument("--control", default=None, help=argparse.SUPPRESS)
-    s.add_argument("--metrics-port", type=int, default=None)
-    add_set(s)
+    add_stage_arguments(s)
     s.set_defaults(func=cmd_stage)
 
     c = sub.add_parser("subscribe", help="print a pipeline's events live")
@@ -323,16 +261,17 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
 
     add_synth(sub)
     add_eval(sub)
-    # Commands of the other packages, found by name: `engines` sits below the runtime
-    # and `train` above it, so the runtime keeps working (and importing no torch) when
-    # the training side is not installed. Neither imports torch until its command runs.
-    for provider in ("engines.commands", "train.commands"):
-        try:
-            module = importlib.import_module(provider)
-        except ImportError as exc:
-            log.debug("commands of %s unavailable: %s", provider, exc)
-            continue
-        module.add_parser(sub)
+    # The engines' and training's own commands. Neither module imports torch until its
+    # command runs, so `mestream run` works (and loads no torch) where torch is absent.
+    from engines.commands import add_parser as add_engine
+
+    add_engine(sub)
+    try:
+        from train.commands import add_parser as add_train
+    except ImportError as exc:  # a runtime-only install without the train extra
+        log.debug("training commands unavailable: %s", exc)
+    else:
+        add_train(sub)
     return p
 
 

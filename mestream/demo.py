@@ -283,9 +283,9 @@ def annotate(source: Any, tracks: list[dict[str, Any]], events: list[dict[str, A
 def run_demo(config_path: Path, out: Path | None = None, video: bool = True,
              overrides: list[str] | None = None) -> int:
     """Run the pipeline, print events live, then write the report. Returns the exit code."""
+    from mestream.record_line import record_line
     from pipeline.config import check_paths, load_config
     from pipeline.logs import configure_logging
-    from pipeline.record_line import record_line
     from pipeline.runtime.supervisor import Supervisor
 
     overrides = list(overrides or [])
