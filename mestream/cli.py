@@ -146,7 +146,7 @@ def _live_table(events: Any, limit: int | None) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipeline.bench import run_benchmarks
+    from bench.run import run_benchmarks
 
     grid = Path(args.grid_dir) if args.grid_dir else None
     only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.bench import KEPT_SECTION, run_benchmarks
-from pipeline.benchmarks.transport import bench_zmq_hop
+from bench.run import KEPT_SECTION, run_benchmarks
+from bench.transport import bench_zmq_hop
 
 
 def table(text: str) -> dict[str, tuple[str, str, str]]:
@@ -131,8 +131,8 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
 def test_missing_streams_module_is_a_row_not_a_crash(monkeypatch) -> None:
     import sys
 
-    from pipeline.bench import _streams_rows
+    from bench.run import _streams_rows
 
-    monkeypatch.setitem(sys.modules, "pipeline.benchmarks.streams", None)  # not importable
+    monkeypatch.setitem(sys.modules, "bench.streams", None)  # not importable
     (row,) = _streams_rows(quick=True)
-    assert row[1] == "not measured: pipeline/benchmarks/streams.py is missing"
+    assert row[1] == "not measured: bench/streams.py is missing"

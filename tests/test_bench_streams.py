@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.benchmarks.load_run import LoadResult, LoadSpec, _lag_growth, run_load
-from pipeline.benchmarks.streams import (
+from bench.load_run import LoadResult, LoadSpec, _lag_growth, run_load
+from bench.streams import (
     latency_rows,
     limit_row,
     profile_rows,
@@ -136,7 +136,7 @@ def _event(offset_ms: float, ahead_ms: float, spot_ms: float) -> dict:
 
 
 def test_latency_parts_separate_queueing_from_look_ahead() -> None:
-    from pipeline.benchmarks.load_run import _breakdown
+    from bench.load_run import _breakdown
 
     # Look-ahead 500 ms each; the second event's closing frame waited 300 ms in the
     # stages before spot emitted it.
@@ -149,7 +149,7 @@ def test_latency_parts_separate_queueing_from_look_ahead() -> None:
 
 def test_a_missed_latency_target_is_explained_by_its_largest_part() -> None:
     events = [_event(0, 500, 520), _event(1000, 500, 1800)]
-    from pipeline.benchmarks.load_run import _breakdown
+    from bench.load_run import _breakdown
 
     r = LoadResult(LoadSpec(streams=4), 100, 100, [40.0, 250.0], 0.0,
                    [533.0, 813.0], [500.0, 500.0], _breakdown(events), [], 1.0, 30, 1.0,

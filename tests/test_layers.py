@@ -11,7 +11,7 @@ from tests.conftest import REPO
 RUNTIME_MODULES = [
     "mestream.cli", "pipeline.config", "pipeline.runtime.wire", "pipeline.runtime.stage",
     "pipeline.stages", "pipeline.runtime.supervisor", "pipeline.client", "pipeline.sources",
-    "pipeline.bench", "engines",
+    "bench.run", "engines",
 ]
 
 
@@ -35,7 +35,7 @@ def test_engines_do_not_import_pipeline() -> None:
     assert not any(m == "pipeline" or m.startswith("pipeline.") for m in loaded)
 
 
-LAYERS = {"engines": 0, "pipeline": 1, "train": 2, "mestream": 3}
+LAYERS = {"engines": 0, "pipeline": 1, "train": 2, "bench": 3, "mestream": 4}
 """Each package may import only those below it; ``mestream`` is the composition root."""
 
 

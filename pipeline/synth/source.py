@@ -10,7 +10,7 @@ YAML as a python source::
         factory: pipeline.synth.source:synthetic_source
         options: {seed: 1, fps: 30, seconds: 60, event_rate: 6, label_set: megc3}
 
-Two options serve the streams benchmark (``pipeline/benchmarks/streams.py``):
+Two options serve the streams benchmark (``bench/streams.py``):
 ``loop_frames`` renders that many frames once at open (around the scene's first
 micro-expression) and plays them forwards and backwards for ever, so a stream costs a
 camera's share of CPU (a buffer handed over) instead of the renderer's; ``wall_clock_pts``

@@ -145,7 +145,7 @@ def test_precision_sweep_on_cpu_computes_ratios_from_its_own_rows(tiny: TinyMode
 
 
 def test_gpu_rows_on_cpu_name_the_device_and_the_target(tiny: TinyModel) -> None:
-    from pipeline.benchmarks.gpu import precision_rows
+    from bench.gpu import precision_rows
 
     rows = precision_rows(tiny.program, "cpu", "test CPU", [1, 2], repeats=2,
                           cuda_graphs=(False,))

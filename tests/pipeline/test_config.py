@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from pipeline.benchmarks import fuzz
+from bench import fuzz
 from tests.conftest import REPO, mestream
 
 # Pipeline YAMLs (training recipes under configs/train/ have their own schema and tests).
@@ -182,7 +182,7 @@ def test_unreadable_file_exits_2(tmp_path: Path) -> None:
 @settings(max_examples=300, deadline=None, database=None)
 @given(data=fuzz.strategies()["config"])
 def test_fuzzed_configs_give_a_config_or_errors_naming_their_path(data) -> None:
-    """The CI share of pipeline/benchmarks/fuzz.py: a valid config with values of the
+    """The CI share of bench/fuzz.py: a valid config with values of the
     wrong type, unknown keys, deleted keys, and arbitrary YAML-like data never escape
     as anything but a ConfigError whose lines name the YAML path."""
     fuzz.check_config(data)

@@ -10,7 +10,7 @@ import zmq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.benchmarks import fuzz
+from bench import fuzz
 from pipeline.errors import WireError
 from pipeline.runtime import wire
 from pipeline.runtime.sockets import open_socket
@@ -163,7 +163,7 @@ def test_arrays_arrive_without_a_copy_over_a_real_socket(tmp_path) -> None:
 @settings(max_examples=300, deadline=None, database=None)
 @given(case=fuzz.strategies()["decode"])
 def test_fuzzed_frames_give_a_message_or_a_wire_error(case) -> None:
-    """The CI share of pipeline/benchmarks/fuzz.py (the benchmark runs >= 100,000):
+    """The CI share of bench/fuzz.py (the benchmark runs >= 100,000):
     random parts, random headers, valid messages with one part mutated (a list where a
     kind belongs once escaped as TypeError), and valid messages that must round-trip."""
     fuzz.check_decode(case)

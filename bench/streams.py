@@ -1,6 +1,6 @@
 """Streams per machine, event latency and the per-stage profile (issue 8, parts 1-2).
 
-- **Streams sustained**: :func:`~pipeline.benchmarks.load_run.run_load` runs the real
+- **Streams sustained**: :func:`~bench.load_run.run_load` runs the real
   pipeline (``mestream run``: capture, align, spot, classify, publish, each its own
   process) with N real-time synthetic 640x480 30 fps streams; N is searched (4, 8, 16,
   ..., then bisection) for the largest load that is sustained: fewer than 1% of frames
@@ -11,14 +11,14 @@
 - **Profile**: CPU per frame of every stage process at the largest sustained N (and at
   16 when that is not sustained), from /proc; and, in one process, the split of one
   frame's work into generate / detect / landmarks / warp / spot / (de)serialise
-  (:mod:`pipeline.benchmarks.stage_profile`).
+  (:mod:`bench.stage_profile`).
 - **Latency**: from the expression's offset frame pts to its event at the subscriber,
   p50 and p99 at 4 streams and at the largest sustained N; raw and beyond the spotter's
   own look-ahead for that event (its ``offset_to_clip``), which the target is about.
 
 Example::
 
-    from pipeline.benchmarks.streams import stream_rows
+    from bench.streams import stream_rows
     for row in stream_rows(quick=True):   # about a minute
         print(" | ".join(row))
 """
@@ -30,7 +30,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from pipeline.benchmarks.load_run import (
+from bench.load_run import (
     DROP_LIMIT,
     LAG_GROWTH_LIMIT_MS,
     LoadResult,
@@ -232,7 +232,7 @@ def latency_why_row(r: LoadResult) -> Row:
 def stream_rows(quick: bool) -> list[Row]:
     """The rows for BENCHMARKS.md; see the module docstring. ``quick``: one short run
     at 2 streams, no search (under about a minute)."""
-    from pipeline.benchmarks.stage_profile import profile_parts
+    from bench.stage_profile import profile_parts
 
     rows: list[Row] = []
     if quick:

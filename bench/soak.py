@@ -11,7 +11,7 @@ sampled window fits a slope well under ``RSS_SLOPE_MIB_PER_MIN``.
 
 Example (the CI version runs 2 minutes with 2 streams: tests/reliability/test_soak.py)::
 
-    python -m pipeline.benchmarks.soak --streams 8 --minutes 30
+    python -m bench.soak --streams 8 --minutes 30
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def soak_rows(quick: bool) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-if __name__ == "__main__":  # python -m pipeline.benchmarks.soak [--streams N] [--minutes M]
+if __name__ == "__main__":  # python -m bench.soak [--streams N] [--minutes M]
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -15,7 +15,7 @@ first third and near the end), so the profile says where the CPU went per frame.
 
 Example (about 30 s)::
 
-    from pipeline.benchmarks.load_run import LoadSpec, run_load
+    from bench.load_run import LoadSpec, run_load
     result = run_load(LoadSpec(streams=2, seconds=10))
     print(result.sustained, result.lag_growth_ms, result.drop_fraction)
 """

@@ -3,9 +3,9 @@
 Speed does not depend on the weights, so the benchmark needs no trained checkpoint for
 STCNN at T = 96 or FuseNet: this module builds each model with its paper initialisation
 (seeded), exports the plain ONNX graph (opset 17, dynamic batch, FP32, the same path as
-``mestream export``) and caches it. The runtime (``pipeline.benchmarks.classifier``)
-reaches this module through ``importlib`` only, so ``pipeline`` never imports torch; on a
-machine without torch it uses the cached files when they exist.
+``mestream export``) and caches it. ``bench.classifier`` imports this module only when
+it exports (it imports torch), so ``mestream bench`` runs without torch; there it uses
+the cached files when they exist.
 
 Every file says what it is in its metadata: ``mestream.trained_on`` is
 ``"untrained (random weights, seed 0): for speed only"``.

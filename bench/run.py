@@ -1,6 +1,6 @@
 """``mestream bench``: run the benchmarks, print one table, rewrite BENCHMARKS.md.
 
-Each benchmark lives in :mod:`pipeline.benchmarks` (one module each) and returns rows
+Each benchmark lives in :mod:`bench` (one module each) and returns rows
 ``(benchmark, result, statistic, target)``; this runner measures the machine's FP32
 peak first (the classifier rows are read against it), calls them in order and writes
 the table. Figures compared with each other (a ZeroMQ hop against a memcpy, a tuned
@@ -8,18 +8,17 @@ classifier against ONNX Runtime out of the box, FP16 against FP32) are measured 
 side in the same run. Rows whose target is a verdict start with ``TARGET``.
 
 Sections, in order: machine (peak), transport (wire, hop vs memcpy, capture -> publish),
-alignment, synthetic source, streams (``pipeline.benchmarks.streams``, when present),
+alignment, synthetic source, streams (``bench.streams``, when present),
 the learned spotter's engine call, classifier, GPU.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline.benchmarks.machine import describe_machine, gemm_peak
+from bench.machine import describe_machine, gemm_peak
 
 # BENCHMARKS.md may end with a hand-kept section of figures other commands produce
 # (training, spotting quality, the demo), each with its command; a rerun keeps it.
@@ -57,7 +56,7 @@ NOTES = [
     "The synthetic-source rows render the generator's default scene (a bundled real",
     "face, AU deformations, blinks, head motion, sensor noise) on one OpenCV thread,",
     "without writing or sending it.",
-    "Classifier rows (pipeline/benchmarks/classifier.py) time each variant in turn on",
+    "Classifier rows (bench/classifier.py) time each variant in turn on",
     "the same random batch, rounds interleaved, so load from other jobs hits all alike;",
     "GFLOP/s counts the plain graph's Conv/Gemm work (engines/flops.py, 2 FLOP a MAC)",
     "and % of peak is against the GEMM row above. STCNN T=18 is the bundled model",
@@ -74,53 +73,46 @@ NOTES = [
 
 
 def _streams_rows(quick: bool) -> list[Row]:
-    """``pipeline.benchmarks.streams`` (written separately) when it exists."""
-    try:
-        streams = importlib.import_module("pipeline.benchmarks.streams")
-    except ModuleNotFoundError as exc:
-        if exc.name != "pipeline.benchmarks.streams":
-            raise                        # a real error inside the module surfaces
-        return [("streams sustained, latency p50/p99, per-stage profile",
-                 "not measured: pipeline/benchmarks/streams.py is missing", "-", "-")]
-    return streams.stream_rows(quick)
+    from bench.streams import stream_rows
+
+    return stream_rows(quick)
 
 
 def _streams_notes() -> list[str]:
     """How the streams rows were measured (kept beside the rows they explain)."""
-    try:
-        return list(importlib.import_module("pipeline.benchmarks.streams").NOTES)
-    except ModuleNotFoundError:
-        return []
+    from bench.streams import NOTES
+
+    return list(NOTES)
 
 
 def _section(name: str, quick: bool, grid_dir: Path | None, peak: float,
              classifier_models: Sequence[str] | None) -> list[Row]:
     if name == "transport":
-        from pipeline.benchmarks.transport import transport_rows
+        from bench.transport import transport_rows
         return transport_rows(quick)
     if name == "alignment":
-        from pipeline.benchmarks.alignment import alignment_rows
+        from bench.alignment import alignment_rows
         return alignment_rows(quick, grid_dir)
     if name == "synth":
-        from pipeline.benchmarks.synth_source import synth_rows
+        from bench.synth_source import synth_rows
         return synth_rows(quick)
     if name == "streams":
         return _streams_rows(quick)
     if name == "spotting":
-        from pipeline.benchmarks.spotting import spotting_rows
+        from bench.spotting import spotting_rows
         return spotting_rows(quick)
     if name == "classifier":
-        from pipeline.benchmarks.classifier import classifier_rows
+        from bench.classifier import classifier_rows
         return classifier_rows(quick, peak, names=None if classifier_models is None
                                else list(classifier_models))
     if name == "gpu":
-        from pipeline.benchmarks.gpu import gpu_rows
+        from bench.gpu import gpu_rows
         return gpu_rows(quick)
     if name == "fuzz":
-        from pipeline.benchmarks.fuzz import fuzz_rows
+        from bench.fuzz import fuzz_rows
         return fuzz_rows(quick)
     if name == "soak":
-        from pipeline.benchmarks.soak import soak_rows
+        from bench.soak import soak_rows
         return soak_rows(quick)
     raise ValueError(f"unknown benchmark section {name!r}; expected one of "
                      f"{SECTIONS + OPT_IN_SECTIONS}")
@@ -133,7 +125,7 @@ def run_benchmarks(out: Path, quick: bool = False, grid_dir: Path | None = None,
     """Measure the ``only`` sections (default: all), print the table, write ``out``.
 
     ``classifier_models`` limits the classifier section (names of
-    ``pipeline.benchmarks.classifier.MODELS``; the tests pass the small bundled one).
+    ``bench.classifier.MODELS``; the tests pass the small bundled one).
     """
     sections = list(SECTIONS if only is None else only)
     for name in sections:

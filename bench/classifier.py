@@ -19,14 +19,13 @@ so a machine shared with other jobs slows them alike and the ratios stay fair.
 FLOPs per clip come from the plain graph (:func:`engines.flops.count_flops`).
 
 Graphs: STCNN T = 18 is the bundled model (trained on synthetic data); the others have
-random weights (``train.bench_models``, exported once into ``.cache/bench_models``
-through importlib when torch is installed; speed does not depend on the weights).
+random weights (``bench.models``, exported once into ``.cache/bench_models``
+when torch is installed; speed does not depend on the weights).
 """
 
 from __future__ import annotations
 
 import gc
-import importlib
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -34,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.machine import cpu_vector_flags
 from engines.benchmark import random_batch
 from engines.engine import InferenceEngine
-from pipeline.benchmarks.machine import cpu_vector_flags
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "bench_models"
@@ -69,11 +68,12 @@ MODELS = {  # name -> label; the bundled T = 18 model stands in for "stcnn_t18"
 
 
 def export_graphs(names: list[str], cache: Path, suffix: str) -> tuple[dict[str, Path], str]:
-    """Export through ``train.bench_models`` when the train side (torch, onnx) is
+    """Export through ``bench.models`` when the train side (torch, onnx) is
     installed; else whatever an earlier run left in ``cache``."""
     try:
-        bench_models = importlib.import_module("train.bench_models")
-        return bench_models.export_bench_models(cache, names, suffix=suffix), ""
+        from bench.models import export_bench_models  # imports torch: only when run
+
+        return export_bench_models(cache, names, suffix=suffix), ""
     except ImportError as exc:     # no torch/onnx here: the runtime-only install
         found = {n: cache / f"{n}{suffix}" for n in names if (cache / f"{n}{suffix}").is_file()}
         return found, f"cannot export ({exc}); using cached files only"
@@ -218,7 +218,7 @@ def classifier_rows(quick: bool, peak_gflops: float, cache: Path = CACHE,
 
 def int8_accuracy_row(g: ClassifierGraphs, cache: Path = CACHE) -> Row:
     """FP32 against INT8 accuracy of the bundled model on the labelled synthetic clips
-    (``train.bench_models.labelled_synthetic_clips``, through importlib)."""
+    (``bench.models.labelled_synthetic_clips``; needs the train extra)."""
     from engines.onnxruntime_engine import OnnxRuntimeEngine
     from engines.quantize import quantize_int8
 
@@ -226,7 +226,9 @@ def int8_accuracy_row(g: ClassifierGraphs, cache: Path = CACHE) -> Row:
              "clips (its own training set)")
     target = "INT8 within 0.5 points of FP32"
     try:
-        data = importlib.import_module("train.bench_models").labelled_synthetic_clips(g.plain)
+        from bench.models import labelled_synthetic_clips
+
+        data = labelled_synthetic_clips(g.plain)
     except ImportError as exc:
         return (label, f"not measured: {exc}", "-", target)
     if data is None:

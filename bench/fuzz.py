@@ -273,6 +273,6 @@ def fuzz_rows(quick: bool) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-if __name__ == "__main__":  # python -m pipeline.benchmarks.fuzz [--quick]
+if __name__ == "__main__":  # python -m bench.fuzz [--quick]
     for row in fuzz_rows(quick="--quick" in sys.argv):
         print(" | ".join(row), flush=True)

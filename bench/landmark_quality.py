@@ -5,7 +5,7 @@ it, scored against the planted micro-expressions (IoU >= 0.5).
 
 Run (a few minutes; synthetic data only)::
 
-    python -m pipeline.benchmarks.landmark_quality --seeds 4 --seconds 60 --every 1 2
+    python -m bench.landmark_quality --seeds 4 --seconds 60 --every 1 2
 """
 
 from __future__ import annotations

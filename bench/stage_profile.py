@@ -8,7 +8,7 @@ threads of its own graph), so other jobs on a shared machine barely change the f
 
 Example (a few seconds)::
 
-    from pipeline.benchmarks.stage_profile import profile_parts
+    from bench.stage_profile import profile_parts
     parts = profile_parts(frames=60)
     print({k: round(v, 2) for k, v in parts.items()})   # ms per frame
 """

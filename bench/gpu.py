@@ -4,7 +4,7 @@ CUDA graphs on and off, the device named; target FP16 >= 3x FP32.
 Where no GPU is found (``nvidia-smi``, via :mod:`engines.device`) the table gets one row
 saying so and the command that measures it on a GPU machine::
 
-    python -m pipeline.benchmarks.gpu          # these rows only
+    python -m bench.gpu          # these rows only
     mestream bench                             # everything, GPU rows included
 
 "FP32" is torch's default: cuDNN may run FP32 convolutions on TF32 tensor cores
@@ -22,7 +22,7 @@ from engines.device import first_gpu
 
 Row = tuple[str, str, str, str]
 TARGET_RATIO = 3.0
-COMMAND = "python -m pipeline.benchmarks.gpu (or mestream bench) on a machine with a GPU"
+COMMAND = "python -m bench.gpu (or mestream bench) on a machine with a GPU"
 
 
 def precision_rows(program: Path, device: str, device_name: str, batches: list[int],
@@ -58,8 +58,8 @@ def gpu_rows(quick: bool) -> list[Row]:
         return [("GPU STCNN T=96, torch CUDA FP16 vs FP32, batch 1..256, CUDA graphs on/off",
                  f"not measured: no GPU (command to run it: {COMMAND})", "-",
                  f"FP16 >= {TARGET_RATIO:g}x FP32")]
+    from bench.classifier import CACHE, export_graphs
     from engines.torch_engine import import_torch
-    from pipeline.benchmarks.classifier import CACHE, export_graphs
 
     torch = import_torch()
     if not torch.cuda.is_available():
