@@ -5,10 +5,10 @@ FP32 peak, for STCNN (T = 18 and T = 96) and FuseNet (both fusions, T = 18), bat
 Variants (one row each per model and batch size):
 
 - ``ORT out of the box``: the plain exported graph in a default ``SessionOptions``.
-- ``ORT unfolded FP32``: the graph after :func:`engines.conv3d_unfold.unfold_conv3d`
+- ``ORT unfolded FP32``: the graph after :func:`bench.engines.conv3d_unfold.unfold_conv3d`
   (Conv3d -> 2-D conv over 15 stacked frames, cropped to what the pool reads) at
   ``ORT_ENABLE_ALL``, intra-op threads not spin-waiting. Same weights, same answers.
-- ``ORT unfolded INT8``: that graph statically quantised (:mod:`engines.quantize`,
+- ``ORT unfolded INT8``: that graph statically quantised (:mod:`bench.engines.quantize`,
   calibrated on random normal clips, the clip quantised before the unfold); its
   answers are compared with FP32's (argmax agreement on random clips, which says
   nothing about accuracy on real faces).
@@ -16,7 +16,7 @@ Variants (one row each per model and batch size):
 
 Timings interleave the variants (one call of each in turn, ``repeats`` rounds, medians),
 so a machine shared with other jobs slows them alike and the ratios stay fair.
-FLOPs per clip come from the plain graph (:func:`engines.flops.count_flops`).
+FLOPs per clip come from the plain graph (:func:`bench.engines.flops.count_flops`).
 
 Graphs: STCNN T = 18 is the bundled model (trained on synthetic data); the others have
 random weights (``bench.models``, exported once into ``.cache/bench_models``
@@ -113,8 +113,8 @@ def _rewrite(g: ClassifierGraphs, cache: Path, with_int8: bool) -> None:
     except ImportError:
         g.notes.append("FLOPs, unfolded and INT8 graphs need the onnx package")
         return
-    from engines.conv3d_unfold import unfold_conv3d
-    from engines.flops import count_flops
+    from bench.engines.conv3d_unfold import unfold_conv3d
+    from bench.engines.flops import count_flops
 
     model = onnx.load(str(g.plain))
     g.flops = count_flops(model)
@@ -129,8 +129,8 @@ def _rewrite(g: ClassifierGraphs, cache: Path, with_int8: bool) -> None:
     g.unfolded = unfolded
     if not with_int8:
         return
+    from bench.engines.quantize import quantize_int8
     from engines.onnxruntime_engine import OnnxRuntimeEngine
-    from engines.quantize import quantize_int8
 
     int8 = cache / f"{g.name}.unfold.int8-hoisted.onnx"
     if not int8.is_file() or int8.stat().st_mtime < unfolded.stat().st_mtime:
@@ -219,8 +219,8 @@ def classifier_rows(quick: bool, peak_gflops: float, cache: Path = CACHE,
 def int8_accuracy_row(g: ClassifierGraphs, cache: Path = CACHE) -> Row:
     """FP32 against INT8 accuracy of the bundled model on the labelled synthetic clips
     (``bench.models.labelled_synthetic_clips``; needs the train extra)."""
+    from bench.engines.quantize import quantize_int8
     from engines.onnxruntime_engine import OnnxRuntimeEngine
-    from engines.quantize import quantize_int8
 
     label = (f"INT8 accuracy check: {g.label}, on the labelled SYNTHETIC CASME II-layout "
              "clips (its own training set)")
@@ -389,8 +389,8 @@ def target_verdict(ratios: dict[int, float], target: float = TARGET_RATIO) -> st
 
 
 def _profile_row(g: ClassifierGraphs, batch: int) -> Row:
+    from bench.engines.ort_profile import op_time_shares
     from engines.onnxruntime_engine import OnnxRuntimeEngine
-    from engines.ort_profile import op_time_shares
 
     parts = []
     for label, path in (("out of the box", g.plain), ("unfolded FP32", g.unfolded),

@@ -9,7 +9,7 @@ saying so and the command that measures it on a GPU machine::
 
 "FP32" is torch's default: cuDNN may run FP32 convolutions on TF32 tensor cores
 (``torch.backends.cudnn.allow_tf32``, on by default), and the row says which was in
-force. Inputs are random and already on the device (:mod:`engines.torch_precision_bench`),
+force. Inputs are random and already on the device (:mod:`bench.engines.torch_precision_bench`),
 so the rows measure the GPU, not the host's casts and copies.
 """
 
@@ -28,7 +28,7 @@ COMMAND = "python -m bench.gpu (or mestream bench) on a machine with a GPU"
 def precision_rows(program: Path, device: str, device_name: str, batches: list[int],
                    repeats: int, cuda_graphs: tuple[bool, ...]) -> list[Row]:
     """Rows of one FP32/FP16 sweep of ``program`` on ``device``, with the target row."""
-    from engines.torch_precision_bench import precision_sweep, speedups
+    from bench.engines.torch_precision_bench import precision_sweep, speedups
 
     rows: list[Row] = []
     sweep = precision_sweep(program, device, batches, repeats, cuda_graphs)

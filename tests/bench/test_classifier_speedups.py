@@ -12,10 +12,10 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from engines.conv3d_unfold import unfold_conv3d
-from engines.flops import count_flops
+from bench.engines.conv3d_unfold import unfold_conv3d
+from bench.engines.flops import count_flops
+from bench.engines.quantize import quantize_int8
 from engines.onnxruntime_engine import OnnxRuntimeEngine
-from engines.quantize import quantize_int8
 from tests.engines.conftest import TinyModel
 
 BUNDLED = Path(__file__).resolve().parents[2] / "pipeline" / "weights" / "stcnn_synth_casme2.onnx"
@@ -132,7 +132,7 @@ def test_ort_engine_graph_optimization_option() -> None:
 
 
 def test_precision_sweep_on_cpu_computes_ratios_from_its_own_rows(tiny: TinyModel) -> None:
-    from engines.torch_precision_bench import precision_sweep, speedups
+    from bench.engines.torch_precision_bench import precision_sweep, speedups
 
     rows = precision_sweep(tiny.program, "cpu", [1, 3], repeats=2, cuda_graphs=(False,))
     assert {(r["precision"], r["batch"]) for r in rows} == {

@@ -2,7 +2,7 @@
 
 ``onnxruntime.quantization.quantize_static`` in the QOperator format (``QLinearConv``,
 ``QGemm``): uint8 activations, int8 weights, scales from min/max calibration on the
-batches given. Use it on the graph :func:`engines.conv3d_unfold.unfold_conv3d` wrote:
+batches given. Use it on the graph :func:`bench.engines.conv3d_unfold.unfold_conv3d` wrote:
 ONNX Runtime's 3-D ``QLinearConv`` has no fast kernel (about 8x slower than FP32 on the
 benchmark machine), its 2-D one runs on MLAS's integer GEMM.
 
