@@ -30,7 +30,7 @@ demo: install
 	$(BIN)/mestream demo configs/demo.yaml
 
 test: install system-deps
-	$(BIN)/ruff check mestream bench pipeline engines train tests
+	$(BIN)/ruff check mestream bench lab pipeline engines train tests
 	$(BIN)/python -m pytest -q
 
 bench: install

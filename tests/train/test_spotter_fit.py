@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 from pipeline.config import read_yaml  # noqa: E402
 from train.spotter.fit import check_recipe, sequence_loss  # noqa: E402
 
-RECIPES = sorted(Path("configs/train/spotter").glob("learned*.yaml"))
+RECIPES = sorted([*Path("configs/train/spotter").glob("learned*.yaml"),
+                  *Path("lab/spotter/recipes").glob("learned*.yaml")])
 
 
 class FixedLogits(torch.nn.Module):

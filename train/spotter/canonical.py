@@ -234,7 +234,7 @@ class CanonicalRenderer:
                ) -> np.ndarray:
         """uint8 (rows, S) gray aligned face of frame ``i`` (without its micro / macro
         expressions when ``expressions`` is False: what they alone change, for
-        :mod:`train.spotter.visibility`)."""
+        :mod:`lab.spotter.visibility`)."""
         layer, s, rows = self.layer, self.size, self.rows
         b = layer.base_index(i)
         q = (aligned_to_canon @ self._pix)[:2]                      # (2, S*S) canonical px

@@ -2,7 +2,7 @@
 training scenes and join it to a learned-spotter ensemble (SYNTHETIC data only).
 
 1. **Targets** (:func:`corner_ticks`): each cached canonical scene is replanned from its job
-   (:func:`train.spotter.recall.scene_of`; nothing is rendered) and, at every tick, the
+   (:func:`lab.spotter.recall.scene_of`; nothing is rendered) and, at every tick, the
    displacement the generator PLANTED at the lip corners (expressions only: speech, blinks
    and head motion read zero) is projected on AU12's direction. Mouth crops and targets are
    kept in one ``.npz`` (``--cache``; ~10 min for 780 scenes on 2 cores, once).
@@ -49,8 +49,16 @@ from train.models.mouth_corner import (
     MouthCornerNet,
 )
 from train.spotter.ticks import positive_ticks, tick_cover, track_ticks
-from train.spotter.visibility import along_au12
 from train.torch_files import load_torch_file
+
+AU12_DIRECTION = np.array([0.6, -0.8])   # the image-right corner; the left one mirrored
+
+
+def along_au12(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """(..., 2) corner positions -> their mean position along AU12's pull (each corner
+    up and outward), px."""
+    mirror = AU12_DIRECTION * np.array([-1.0, 1.0])
+    return (left @ mirror + right @ AU12_DIRECTION) / 2
 
 CORNER_AUS = ("AU12", "AU15")
 """A micro-expression with one of these moves the lip corners: the head's positives."""
@@ -78,7 +86,7 @@ def corner_ticks(path: Path, scene=None, tick_ms: float = 40.0, macro_weight: fl
                  ) -> list[CornerTicks]:
     """The tracks of one cached scene with their targets (face 0 of ``scene``, by default
     the scene replanned from the job of the cache's name)."""
-    from train.spotter.recall import scene_of
+    from train.spotter.scenes import scene_of
 
     d = np.load(path)
     scene = scene if scene is not None else scene_of(path)

@@ -154,7 +154,7 @@ def choose_threshold(path: Path, val_dirs: list[Path], thresholds: list[float],
     """The threshold with the best pooled micro F1 on the validation caches."""
     from pipeline.spotting.dense import DenseModel, DenseSpotter
     from pipeline.spotting.evaluate import pooled
-    from pipeline.spotting.learned_eval import evaluate_cached
+    from train.spotter.evaluate import evaluate_cached
 
     DenseModel._open.clear()  # the file was just rewritten
     # Every threshold sees the same windows: score each window once.

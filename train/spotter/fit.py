@@ -55,8 +55,8 @@ def weigh_events(tracks: list[TickTrack], weights: dict[str, float], tick_ms: fl
     """Scale the tick weights of the micro-expressions of TALKING faces whose action units
     (``"AU12"``, ``"AU6+AU12"``: joined by ``+``) are in ``weights``: a class-balanced
     loss for the events speech hides (the scenes are replanned to learn their action
-    units, :mod:`train.spotter.recall`)."""
-    from train.spotter.recall import planned_micro, scene_of
+    units, :mod:`lab.spotter.recall`)."""
+    from train.spotter.scenes import planned_micro, scene_of
 
     tick_ns = round(tick_ms * 1e6)
     counts: dict[str, int] = {}

@@ -23,8 +23,8 @@ import numpy as np
 from pipeline.spotting.evaluate import evaluate_spotting, pooled
 from pipeline.spotting.interval import MICRO
 from pipeline.spotting.learned import LearnedSpotter, StepRunner
-from pipeline.spotting.learned_eval import cached_faces
 from pipeline.spotting.offline import run_spotters
+from train.spotter.evaluate import cached_faces
 
 
 class ReplayRunner:

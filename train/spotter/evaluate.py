@@ -4,8 +4,8 @@ of plain GRID clips), pooled as MEGC does. No torch.
 
 Run (the learned spotter's test figures; options as a spot stage's ``options:``)::
 
-    .venv/bin/python -m pipeline.spotting.learned_eval data/spotter/test --glob 's3*_30.npz'
-    .venv/bin/python -m pipeline.spotting.learned_eval data/spotter/grid --option threshold=0.6
+    .venv/bin/python -m train.spotter.evaluate data/spotter/test --glob 's3*_30.npz'
+    .venv/bin/python -m train.spotter.evaluate data/spotter/grid --option threshold=0.6
 
 Faces are cached at the learned spotter's input side (64 px), without landmarks, so this
 fits spotters that resize the face themselves (``learned``); the flow spotter's figures

@@ -27,7 +27,7 @@ Two measurements behind the spotting README's "What limits it":
 
 Run (needs ``data/spotter/bases.npz``, :func:`train.spotter.canonical.cache_bases`)::
 
-    .venv/bin/python -m train.spotter.visibility --events 8
+    .venv/bin/python -m lab.spotter.visibility --events 8
 """
 
 from __future__ import annotations
@@ -50,10 +50,10 @@ from train.spotter.canonical import (
     make_scene,
     tick_frames,
 )
+from train.spotter.corner import along_au12
 
 CELLS = 16
 MOUTH_AUS = (("AU12",), ("AU15",), ("AU6", "AU12"))
-AU12_DIRECTION = np.array([0.6, -0.8])   # the image-right corner; the left one mirrored
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +127,6 @@ def speaker_corner_motion(base: BaseFace, lag: int) -> float:
     return float((along[lag:] - along[:-lag]).std())
 
 
-def along_au12(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """(..., 2) corner positions -> their mean position along AU12's pull (each corner
-    up and outward), px."""
-    mirror = AU12_DIRECTION * np.array([-1.0, 1.0])
-    return (left @ mirror + right @ AU12_DIRECTION) / 2
 
 
 @dataclass(frozen=True)

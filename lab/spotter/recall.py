@@ -10,7 +10,7 @@ Matching is the scorer's one-to-one rule (:func:`pipeline.spotting.evaluate.matc
 
 Run (validation only while choosing; a test set once, after freezing)::
 
-    .venv/bin/python -m train.spotter.recall data/spotter/val \\
+    .venv/bin/python -m lab.spotter.recall data/spotter/val \\
         --option model=pipeline/weights/spotter_learned.onnx
 """
 
@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import functools
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from pipeline.spotting.evaluate import frame_span_ns, match_spotting
+from pipeline.spotting.evaluate import match_spotting
 from pipeline.spotting.interval import MICRO
-from pipeline.spotting.learned_eval import evaluate_cached, make_factory, option_value
-from pipeline.synth.truth import ExpressionEvent
+from train.spotter.evaluate import evaluate_cached, make_factory, option_value
+from train.spotter.scenes import planned_micro, scene_of
 
 INTENSITY_BINS = (1.0, 1.5, 2.0, 2.5, 3.01)
 """Apex displacement bins, px on a 128 px aligned face (micro events span 1-3 px)."""
@@ -44,59 +41,6 @@ class PlannedMicro:
     talking: bool
     intensity_px: float
     found: bool
-
-
-@functools.cache
-def _jobs_by_name() -> dict[str, tuple[str, object]]:
-    """Every named cached-scene job: name -> ("canonical" | "production", job)."""
-    from train.spotter.canonical import canonical_jobs
-    from train.spotter.data import SETS, scene_jobs
-
-    jobs: dict[str, tuple[str, object]] = {}
-    for which in SETS:
-        jobs.update({j.name: ("production", j) for j in scene_jobs(which)
-                     if j.clip is None})
-    for which in ("train", "train2", "smoke"):
-        jobs.update({j.name: ("canonical", j) for j in canonical_jobs(which)})
-    return jobs
-
-
-def scene_of(path: Path):  # -> SyntheticScene
-    """The planned scene of a cached ``.npz``, from the job of that name."""
-    d = np.load(path)
-    canonical = "generator" in d.files and str(d["generator"]) == "canonical"
-    kind, job = _jobs_by_name().get(path.stem, ("", None))
-    if kind != ("canonical" if canonical else "production"):
-        raise ValueError(f"{path}: no {'canonical' if canonical else 'synthetic scene'} "
-                         f"job named {path.stem!r}")
-    if canonical:
-        from train.spotter.canonical import make_scene
-
-        return make_scene(job, _canonical_bases())
-    from train.spotter.data import scene_of_job
-
-    return scene_of_job(job)
-
-
-def planned_micro(scene, path: Path) -> tuple[list[ExpressionEvent], bool]:
-    """The micro events of face 0 of ``scene`` in the order of the cached ``micro`` GT of
-    ``path`` (checked: same intervals), and whether the face talks (a GRID speaker rather
-    than a still image)."""
-    events = [e for e in scene.truth.events if e.face == 0 and e.kind == "micro"]
-    spans = [frame_span_ns(e.onset, e.offset, e.fps) for e in events]
-    cached = [(int(a), int(b)) for a, b in np.load(path)["micro"]]
-    if spans != cached:
-        raise ValueError(f"{path}: the replanned micro events differ from the cached GT "
-                         f"({len(spans)} vs {len(cached)}): was the planner changed?")
-    return events, not scene.layers[0].base.still
-
-
-@functools.cache
-def _canonical_bases() -> list:
-    """The meshed base faces of the canonical scenes, read once per process."""
-    from train.spotter.canonical import load_bases
-
-    return load_bases()
 
 
 def micro_recall(paths: list[Path], options: dict) -> list[PlannedMicro]:

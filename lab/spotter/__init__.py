@@ -1,0 +1,2 @@
+"""Spotter research tools: recall by action unit, face and intensity (``recall``) and
+the visibility measurements of lip-corner action units (``visibility``)."""
