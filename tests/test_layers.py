@@ -10,8 +10,8 @@ from tests.conftest import REPO
 
 RUNTIME_MODULES = [
     "mestream.cli", "pipeline.config", "pipeline.runtime.wire", "pipeline.runtime.stage",
-    "pipeline.stages", "pipeline.runtime.supervisor", "pipeline.client", "pipeline.sources",
-    "bench.run", "engines",
+    "pipeline.runtime.runner", "pipeline.stages", "pipeline.runtime.supervisor",
+    "pipeline.client", "pipeline.sources", "bench.run", "engines",
 ]
 
 

@@ -55,7 +55,7 @@ def run_stage(args: argparse.Namespace) -> int:
     """Run the stage ``args.name`` (replica ``args.replica``) of ``args.config`` until its
     streams end; the exit code tells the supervisor whether a restart can help."""
     from pipeline.logs import configure_logging
-    from pipeline.runtime.stage import StageRunner, die_with_parent
+    from pipeline.runtime.runner import StageRunner, die_with_parent
     from pipeline.stages import stage_class
 
     cfg = load_config(args.config, args.set)

@@ -30,8 +30,9 @@ import zmq
 from pipeline.errors import SourceError
 from pipeline.runtime import wire
 from pipeline.runtime.frame_ring import FrameRingWriter
+from pipeline.runtime.links import Sender
 from pipeline.runtime.sockets import open_socket
-from pipeline.runtime.stage import Sender, Stage
+from pipeline.runtime.stage import Stage
 from pipeline.runtime.wire import Message
 from pipeline.sources import BadFrame, Source, open_source
 

@@ -9,8 +9,8 @@ import threading
 import zmq
 
 from pipeline.runtime import wire
+from pipeline.runtime.links import Sender
 from pipeline.runtime.sockets import open_socket
-from pipeline.runtime.stage import Sender
 from pipeline.runtime.wire import Message
 
 
