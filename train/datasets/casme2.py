@@ -110,12 +110,10 @@ def read_casme2(root: Path, *, fps: float | None = None, sheet: Path | None = No
         notes = list(span.notes)
         if apex is None:
             notes.append("apex not coded in the sheet")
-        samples.append(Sample(
-            dataset=DATASET, subject=subject, clip=folder.name, video=folder.name,
-            frames=frames.paths, onset=span.onset, apex=span.apex, offset=span.offset,
+        samples.append(Sample.located(
+            DATASET, subject, folder.name, folder.name, frames, span,
             label=row.text("Estimated Emotion"), aus=row.text("Action Units"), kind="micro",
-            fps=FPS if fps is None else fps, first_frame_number=frames.first,
-            notes="; ".join(notes)))
+            fps=FPS if fps is None else fps, notes=notes))
     if skipped:
         logger.warning("CASME II: %d rows of %s have no sample folder and were skipped: %s",
                        len(skipped), path.name, ", ".join(skipped))

@@ -159,12 +159,10 @@ def read_casme_sq(root: Path, *, fps: float | None = None,
         if no_apex:
             ap = (span.onset + span.offset) // 2
             notes.append("apex not coded (0); midpoint used")
-        samples.append(Sample(
-            dataset=DATASET, subject=f"s{number}", clip=clip, video=folder.name,
-            frames=frames.paths, onset=span.onset, apex=ap, offset=span.offset,
+        samples.append(Sample.located(
+            DATASET, f"s{number}", clip, folder.name, frames, span, apex=ap,
             label=row.text("emotion"), aus=row.text("au"), kind=kind,
-            fps=FPS if fps is None else fps, first_frame_number=frames.first,
-            notes="; ".join(notes)))
+            fps=FPS if fps is None else fps, notes=notes))
     if skipped:
         logger.warning("CAS(ME)^2: %d rows of %s have no video folder and were skipped: %s",
                        len(skipped), path.name, ", ".join(skipped))

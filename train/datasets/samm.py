@@ -108,12 +108,10 @@ def read_samm(root: Path, *, fps: float | None = None, sheet: Path | None = None
             notes.append("apex not coded in the sheet")
         if row.has("Notes") and row.text("Notes"):
             notes.append(f"sheet note: {row.text('Notes')}")
-        samples.append(Sample(
-            dataset=DATASET, subject=subject, clip=name, video=name, frames=frames.paths,
-            onset=span.onset, apex=span.apex, offset=span.offset,
+        samples.append(Sample.located(
+            DATASET, subject, name, name, frames, span,
             label=row.text("Estimated Emotion"), aus=row.text("Action Units"),
-            kind=samm_kind(row, "micro"), fps=FPS if fps is None else fps,
-            first_frame_number=frames.first, notes="; ".join(notes)))
+            kind=samm_kind(row, "micro"), fps=FPS if fps is None else fps, notes=notes))
     if skipped:
         logger.warning("SAMM: %d rows of %s have no sample folder and were skipped: %s",
                        len(skipped), path.name, ", ".join(skipped))

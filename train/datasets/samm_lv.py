@@ -100,12 +100,10 @@ def read_samm_lv(root: Path, *, fps: float | None = None, sheet: Path | None = N
         notes += span.notes
         if row.has("Notes") and row.text("Notes"):
             notes.append(f"sheet note: {row.text('Notes')}")
-        samples.append(Sample(
-            dataset=DATASET, subject=subject, clip=name, video=video, frames=frames.paths,
-            onset=span.onset, apex=span.apex, offset=span.offset, label=None,
+        samples.append(Sample.located(
+            DATASET, subject, name, video, frames, span, label=None,
             aus=row.text("Action Units"), kind=samm_kind(row, None),
-            fps=FPS if fps is None else fps, first_frame_number=frames.first,
-            notes="; ".join(notes)))
+            fps=FPS if fps is None else fps, notes=notes))
     if onset_zero:
         logger.warning("SAMM-LV: %d rows of %s have onset 0 and were dropped (as SOFTNet): %s",
                        len(onset_zero), path.name, ", ".join(onset_zero))

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from train.datasets.frames import FrameFolder
+    from train.datasets.span import Span
 
 KINDS = ("micro", "macro")
 
@@ -70,3 +76,16 @@ class Sample:
     def duration_s(self) -> float:
         """Length of onset..offset in seconds (inclusive frames)."""
         return (self.offset - self.onset + 1) / self.fps
+
+    @classmethod
+    def located(cls, dataset: str, subject: str, clip: str, video: str,
+                frames: FrameFolder, span: Span, *, label: str | None, aus: str, kind: str,
+                fps: float, notes: Iterable[str], apex: int | None = None) -> Sample:
+        """A sheet row's sample once its span is located in ``frames``
+        (:func:`~train.datasets.span.locate_span`); ``apex`` overrides the span's (a
+        reader that estimates a missing one); ``notes`` are joined with "; "."""
+        return cls(dataset=dataset, subject=subject, clip=clip, video=video,
+                   frames=frames.paths, onset=span.onset,
+                   apex=span.apex if apex is None else apex, offset=span.offset,
+                   label=label, aus=aus, kind=kind, fps=fps,
+                   first_frame_number=frames.first, notes="; ".join(notes))
