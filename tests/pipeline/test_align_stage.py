@@ -75,7 +75,7 @@ def test_face_messages_carry_aligned_crops_that_a_client_can_read(tmp_path):
 
     import zmq
 
-    from pipeline import wire
+    from pipeline.runtime import wire
     from pipeline.runtime.sockets import open_socket
     from tests.conftest import REPO, mestream
 
