@@ -320,6 +320,16 @@ class StageRunner:
             else:
                 outputs = list(stage.process(msg))
         except Exception as exc:
+            if isinstance(exc, WireError) and msg.kind != wire.EOS:
+                # Its parts decoded but do not make its kind (pipeline/messages.py): a
+                # malformed message like any other, counted and logged at a rate.
+                self.metrics.count_drop(msg.stream, "malformed")
+                self.malformed += 1
+                if worth_logging(self.malformed):
+                    log.warning("stream %s seq %d: dropped a malformed %s message (%d so "
+                                "far): %s", msg.stream, msg.seq, msg.kind, self.malformed,
+                                exc)
+                return
             self.metrics.count_error(msg.stream)
             log.exception("stream %s seq %d: %s failed", msg.stream, msg.seq, msg.kind)
             if msg.kind != wire.EOS:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from pipeline import messages
 from pipeline.faces.alignment import FaceAligner
 from pipeline.faces.backend import FaceBackend, open_backend
 from pipeline.faces.tracker import FaceTracker, Track
@@ -99,22 +100,15 @@ class AlignStage(Stage):
             face = st.aligner.align(track.id, image, track.landmarks, msg.pts_ns,
                                     track.det_score)
             q = face.quality
-            out.append(Message(
-                wire.FACE, msg.stream, msg.seq, msg.pts_ns,
-                buffers={"face": face.face, "gray": face.gray, "eyes": face.eyes,
-                         "mouth": face.mouth,
-                         "landmarks": track.landmarks.points.astype(np.float32),
-                         "transform": face.transform.astype(np.float32)},
-                meta={"scheme": track.landmarks.scheme,
-                      "box": [round(float(v), 1) for v in track.box],
-                      "anchor_pts_ns": int(face.anchor_pts_ns),
-                      "quality": {"score": round(float(q.score), 4),
-                                  "yaw_deg": round(float(q.yaw_deg), 1),
-                                  "pitch_deg": round(float(q.pitch_deg), 1),
-                                  "roll_deg": round(float(q.roll_deg), 1),
-                                  "blur": round(float(q.blur), 1)},
-                      "frame_shape": list(image.shape[:2])},
-                track=track.id))
+            out.append(messages.Face(
+                msg.stream, msg.seq, msg.pts_ns, track.id, face.face, face.gray, face.eyes,
+                face.mouth, track.landmarks.points.astype(np.float32),
+                face.transform.astype(np.float32), track.landmarks.scheme,
+                tuple(round(float(v), 1) for v in track.box), int(face.anchor_pts_ns),
+                {"score": round(float(q.score), 4), "yaw_deg": round(float(q.yaw_deg), 1),
+                 "pitch_deg": round(float(q.pitch_deg), 1),
+                 "roll_deg": round(float(q.roll_deg), 1), "blur": round(float(q.blur), 1)},
+                (int(image.shape[0]), int(image.shape[1]))).to_message())
         return out
 
     def reset_stream(self, stream: str) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import messages
 from pipeline.config import PipelineConfig
 from pipeline.recognition.au_rules import label_set_of, present_aus, rule_class
 from pipeline.recognition.classifier_contract import classifier_problems
@@ -38,7 +39,7 @@ from pipeline.stages.classify.clip_tensor import model_input
 
 @dataclass(slots=True)
 class PendingClip:
-    msg: Message
+    clip: messages.Clip
     arrived_unix_ns: int
 
 
@@ -127,18 +128,17 @@ class ClassifyStage(Stage):
     def process(self, msg: Message) -> Iterable[Message]:
         if msg.kind != wire.CLIP:  # spotting events and track states pass through
             return (msg,) if msg.kind in (wire.EVENT, wire.TRACK) else ()
-        self.batcher.add(PendingClip(msg, time.time_ns()))
+        self.batcher.add(PendingClip(messages.Clip.from_message(msg), time.time_ns()))
         return self._flush(force=False)
 
     def hold(self, stream: str) -> int | None:
         """The first source frame of the oldest clip of ``stream`` still waiting."""
-        firsts = [p.msg.meta.get("first_seq") for p in self.batcher.items()
-                  if p.msg.stream == stream]
-        firsts = [f for f in firsts if isinstance(f, int)]
+        firsts = [p.clip.first_seq for p in self.batcher.items()
+                  if p.clip.stream == stream and p.clip.first_seq is not None]
         return min(firsts) if firsts else None
 
     def reset_stream(self, stream: str) -> None:
-        self.batcher.remove(lambda p: p.msg.stream == stream)
+        self.batcher.remove(lambda p: p.clip.stream == stream)
 
     def next_tick_s(self) -> float | None:
         return self.batcher.next_deadline_s()
@@ -164,7 +164,7 @@ class ClassifyStage(Stage):
         return out
 
     def _classify(self, batch: list[PendingClip], waited_ms: float) -> list[Message]:
-        inputs = {name: np.stack([model_input(name, shape, p.msg.buffers, self.normalisation,
+        inputs = {name: np.stack([model_input(name, shape, p.clip.buffers, self.normalisation,
                                               self.reference) for p in batch])
                   for name, shape in self.shapes.items()}
         t0 = time.perf_counter()
@@ -181,7 +181,7 @@ class ClassifyStage(Stage):
                     else 1.0 / (1.0 + np.exp(-au_logits.astype(np.float64))))
         events = []
         for i, pending in enumerate(batch):
-            m = pending.msg
+            m = pending.clip
             k = int(np.argmax(probs[i]))
             names = self.labels or [str(j) for j in range(probs.shape[1])]
             label = names[k] if k < len(names) else str(k)
@@ -199,19 +199,18 @@ class ClassifyStage(Stage):
                 "aus": aus, "label_from_aus": from_aus,
                 "intensity": (None if intensity is None else
                               [round(float(v), 4) for v in np.atleast_1d(intensity[i])]),
-                "interval": {key: m.meta.get(key) for key in ("onset_ns", "apex_ns",
-                                                               "offset_ns")},
-                "kind": m.meta.get("kind"), "spot_score": m.meta.get("score"),
-                "spotter": m.meta.get("spotter"),
+                "interval": {"onset_ns": m.span.onset_ns, "apex_ns": m.span.apex_ns,
+                             "offset_ns": m.span.offset_ns},
+                "kind": m.span.kind, "spot_score": m.span.score, "spotter": m.span.spotter,
                 "model": self.model_info,
                 "latency_ms": {
-                    "offset_to_clip": m.meta.get("after_offset_ms"),
+                    "offset_to_clip": m.after_offset_ms,
                     "batch_wait": round(waited_ms, 2), "infer": round(infer_ms, 2),
                     "batch_size": len(batch),
                 },
                 # Wall clocks along the way, so a subscriber can split an event's latency
                 # into spot -> classify transport, batching + inference, and publishing.
-                "spot_emit_unix_ns": m.meta.get("spot_emit_unix_ns"),
+                "spot_emit_unix_ns": m.spot_emit_unix_ns,
                 "clip_arrived_unix_ns": pending.arrived_unix_ns,
                 "classified_unix_ns": done_unix_ns,
             }

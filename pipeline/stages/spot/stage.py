@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import messages
 from pipeline.runtime import wire
 from pipeline.runtime.stage import Stage
 from pipeline.runtime.wire import Message
@@ -122,15 +123,15 @@ class SpotStage(Stage):
             return ()
         from pipeline.spotting.face_frame import FaceFrame
 
-        st = self._track(msg.stream, msg.track)
-        b = msg.buffers
-        st.window.append(msg.pts_ns, msg.seq, b["gray"], b["eyes"], b["mouth"])
-        st.last_pts_ns = msg.pts_ns
-        points = canonical_points(b["landmarks"], b["transform"])
-        intervals = st.spotter.push(FaceFrame(msg.pts_ns, b["gray"], points))
+        face = messages.Face.from_message(msg)
+        st = self._track(face.stream, face.track)
+        st.window.append(face.pts_ns, face.seq, face.gray, face.eyes, face.mouth)
+        st.last_pts_ns = face.pts_ns
+        points = canonical_points(face.landmarks, face.transform)
+        intervals = st.spotter.push(FaceFrame(face.pts_ns, face.gray, points))
         out: list[Message | None] = []
         if self.ctx.settings.emit_tracks:
-            out.append(self._track_state(msg, st))
+            out.append(self._track_state(face, st))
         out += [self._emit(msg.stream, msg.track, msg.seq, msg.pts_ns, st, iv)
                 for iv in intervals]
         out += self._expire(msg.stream, msg.pts_ns)
@@ -169,18 +170,17 @@ class SpotStage(Stage):
                     for iv in st.spotter.take_ready()]
         return [m for m in out if m is not None]
 
-    def _track_state(self, msg: Message, st: TrackState) -> Message:
+    def _track_state(self, face: messages.Face, st: TrackState) -> Message:
         # The latest score the spotter has: it may lag the frame (a flow spotter scores
         # a frame once the frames after it arrived), so its own pts goes with it.
         last = st.spotter.latest_score()
-        lm = msg.buffers["landmarks"]
-        meta = {"box": msg.meta.get("box"),
+        meta = {"box": list(face.box) or None,
                 "score": None if last is None else round(float(last[1]), 4),
                 "score_pts_ns": None if last is None else int(last[0])}
         if self.ctx.settings.track_landmarks:
-            meta["landmarks"] = np.round(lm, 1).tolist()
-        return Message(wire.TRACK, msg.stream, msg.seq, msg.pts_ns, meta=meta,
-                       track=msg.track)
+            meta["landmarks"] = np.round(face.landmarks, 1).tolist()
+        return Message(wire.TRACK, face.stream, face.seq, face.pts_ns, meta=meta,
+                       track=face.track)
 
     def _expire(self, stream: str, now_ns: int) -> list[Message | None]:
         """Tracks of this stream not seen for a whole history have ended: flush them."""
@@ -198,20 +198,19 @@ class SpotStage(Stage):
               iv: Any) -> Message | None:
         s = self.ctx.settings
         margin = int(s.clip_margin_ms * 1e6)
-        meta: dict[str, Any] = {
-            "onset_ns": int(iv.onset_ns), "apex_ns": int(iv.apex_ns),
-            "offset_ns": int(iv.offset_ns), "score": round(float(iv.score), 4),
-            "kind": iv.kind, "spotter": iv.spotter,
-            # How long after the expression ended (source time) it left this stage.
-            "after_offset_ms": round((now_ns - iv.offset_ns) / 1e6, 1),
-            "spot_emit_unix_ns": time.time_ns(),
-        }
+        span = messages.Span(int(iv.onset_ns), int(iv.apex_ns), int(iv.offset_ns),
+                             round(float(iv.score), 4), iv.kind, iv.spotter)
+        # How long after the expression ended (source time) it left this stage.
+        after_offset_ms = round((now_ns - iv.offset_ns) / 1e6, 1)
+        emit_unix_ns = time.time_ns()
         # A clip's seq numbers the clips of its (stream, track): 0, 1, 2, ... so that
         # downstream order and duplicate checks work however many close in one frame.
         seq = st.clips
         st.clips += 1
         if not self.emit_clips:
-            meta.update(label=None, note="spotting only: no classifier")
+            meta: dict[str, Any] = {**span.meta(), "after_offset_ms": after_offset_ms,
+                                    "spot_emit_unix_ns": emit_unix_ns, "label": None,
+                                    "note": "spotting only: no classifier"}
             return Message(wire.EVENT, stream, seq, int(iv.apex_ns), meta=meta, track=track)
         clip = st.window.clip(iv.onset_ns - margin, iv.offset_ns + margin, s.clip_frames)
         if clip is None:
@@ -220,12 +219,10 @@ class SpotStage(Stage):
                              iv.onset_ns / 1e6, iv.offset_ns / 1e6)
             self.ctx.metrics.count_drop(stream, "history")
             return None
-        meta.update(resample=RESAMPLE_METHOD, source_frames=clip.source_frames,
-                    clip_start_ns=clip.start_ns, clip_end_ns=clip.end_ns,
-                    first_seq=clip.first_seq, last_seq=clip.last_seq)
-        return Message(wire.CLIP, stream, seq, int(iv.apex_ns),
-                       buffers={"face": clip.face, "eyes": clip.eyes, "mouth": clip.mouth},
-                       meta=meta, track=track)
+        return messages.Clip(stream, seq, int(iv.apex_ns), track, clip.face, clip.eyes,
+                             clip.mouth, span, after_offset_ms, emit_unix_ns,
+                             clip.source_frames, clip.start_ns, clip.end_ns, clip.first_seq,
+                             clip.last_seq, RESAMPLE_METHOD).to_message()
 
     def on_stream_end(self, msg: Message) -> Iterable[Message]:
         out: list[Message | None] = []
