@@ -151,14 +151,14 @@ SourceConfig = Annotated[
 ]
 
 
-class StageBase(Node):
+class StageSettings(Node):
     input: str | None = Field(None, description="upstream stage (default: the one before)")
     endpoint: str | None = Field(
         None, description="address this stage's input binds to (ipc:// or tcp://); "
         "default derived from transport")
 
 
-class CaptureStage(StageBase):
+class CaptureSettings(StageSettings):
     """Reads sources and sends frames downstream: one thread per source, sources
     sharded over ``replicas`` processes."""
 
@@ -192,7 +192,7 @@ class EventLogConfig(Node):
                                     "the publish port + 1, or <bind>.replay for ipc)")
 
 
-class PublishStage(StageBase):
+class PublishSettings(StageSettings):
     """Publishes records and events to subscribers on a PUB socket (topic = stream id,
     body JSON)."""
 
@@ -240,7 +240,7 @@ class Alignment(Node):
                                 "points moved this far (canonical px, mean)")
 
 
-class AlignStage(StageBase):
+class AlignSettings(StageSettings):
     """Detects, tracks and aligns faces; emits one face message per track and frame.
     Streams are sharded over ``replicas`` worker processes (a stream always goes to the
     same worker, so its order is kept)."""
@@ -254,7 +254,7 @@ class AlignStage(StageBase):
     alignment: Alignment = Alignment()
 
 
-class SpotStage(StageBase):
+class SpotSettings(StageSettings):
     """Keeps a time-based history per tracked face, spots micro-expression intervals
     online and emits them as clips (for a classifier) or events (spotting only). All
     durations are milliseconds of source time, so one config fits any frame rate."""
@@ -289,7 +289,7 @@ class SpotStage(StageBase):
                                   "are most of a record's size and JSON cost)")
 
     @model_validator(mode="after")
-    def _learned_options(self) -> SpotStage:
+    def _learned_options(self) -> SpotSettings:
         if self.model is not None and self.spotter != "learned":
             raise ValueError(f"model: only the learned spotter takes a model (spotter is "
                              f"{self.spotter!r})")
@@ -303,7 +303,7 @@ class SpotStage(StageBase):
         return self
 
 
-class ClassifyStage(StageBase):
+class ClassifySettings(StageSettings):
     """Classifies clips from every stream in dynamic batches (Triton style: a batch goes
     when ``max_batch`` clips wait or the oldest has waited ``max_delay_ms``)."""
 
@@ -319,8 +319,9 @@ class ClassifyStage(StageBase):
                                 "threads (default: its own choice)")
 
 
-StageConfig = Annotated[CaptureStage | AlignStage | SpotStage | ClassifyStage | PublishStage,
-                        Field(discriminator="type")]
+StageConfig = Annotated[
+    CaptureSettings | AlignSettings | SpotSettings | ClassifySettings | PublishSettings,
+    Field(discriminator="type")]
 
 
 class Transport(Node):

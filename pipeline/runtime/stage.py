@@ -16,11 +16,11 @@ import threading
 from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import zmq
 
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, StageSettings
 from pipeline.runtime.control import identity
 from pipeline.runtime.metrics import StageMetrics
 from pipeline.runtime.sockets import open_socket
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from pipeline.runtime.links import Output
 
 log = logging.getLogger(__name__)
+
+SettingsT = TypeVar("SettingsT", bound=StageSettings)
+
 
 @dataclass
 class StreamState:
@@ -61,23 +64,25 @@ class StageContext:
     # stage run on its own makes its own).
     run_id: str = ""
 
-    @property
-    def settings(self) -> Any:
-        return self.config.stages[self.name]
-
     def open_socket(self, kind: int, address: str, **kwargs: Any) -> zmq.Socket:
         """A socket closed by the runtime when the stage ends."""
         return self.sockets.enter_context(open_socket(self.zmq, kind, address, **kwargs))
 
 
-class Stage:
-    """Base class of every stage. One instance lives in one stage process."""
+class Stage(Generic[SettingsT]):
+    """Base class of every stage. One instance lives in one stage process.
+    ``Stage[SpotSettings]``: the type of its own YAML section (``self.settings``)."""
 
     has_input = True
 
     def __init__(self, ctx: StageContext):
         self.ctx = ctx
         self.log = logging.getLogger(f"mestream.{identity(ctx.name, ctx.replica)}")
+
+    @property
+    def settings(self) -> SettingsT:
+        """This stage's YAML section, validated by its schema class."""
+        return cast(SettingsT, self.ctx.config.stages[self.ctx.name])
 
     def setup(self) -> None:
         """Load models, open extra sockets. Runs before the stage reports ready."""

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from pipeline import messages
+from pipeline.config import AlignSettings
 from pipeline.faces.alignment import FaceAligner
 from pipeline.faces.backend import FaceBackend, open_backend
 from pipeline.faces.tracker import FaceTracker, Track
@@ -44,9 +45,9 @@ class StreamFaces:
         self.tracker.close()
 
 
-class AlignStage(Stage):
+class AlignStage(Stage[AlignSettings]):
     def setup(self) -> None:
-        s = self.ctx.settings
+        s = self.settings
         self.backend: FaceBackend = open_backend(s.backend)
         self.streams: dict[str, StreamFaces] = {}
         # Load the models now, before the stage reports ready, so the first frame
@@ -64,7 +65,7 @@ class AlignStage(Stage):
     def _faces_of(self, stream: str) -> StreamFaces:
         st = self.streams.get(stream)
         if st is None:
-            s = self.ctx.settings
+            s = self.settings
             t, a = s.tracking, s.alignment
             st = StreamFaces(
                 FaceTracker(self.backend, detect_every=t.detect_every, max_faces=t.max_faces,
@@ -84,7 +85,7 @@ class AlignStage(Stage):
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         st = self._faces_of(msg.stream)
-        every = self.ctx.settings.tracking.landmark_every
+        every = self.settings.tracking.landmark_every
         if every == 1 or st.frames % every == 0 or not st.tracks:
             st.tracks = tracks = st.tracker.update(image, msg.pts_ns)
             for ended in st.tracker.pop_ended():

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import zmq
 
+from pipeline.config import CaptureSettings
 from pipeline.errors import SourceError
 from pipeline.runtime import wire
 from pipeline.runtime.frame_ring import FrameRingWriter
@@ -51,7 +52,7 @@ class _Rewound(Exception):
         self.seq = seq
 
 
-class CaptureStage(Stage):
+class CaptureStage(Stage[CaptureSettings]):
     has_input = False
 
     def setup(self) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import messages
-from pipeline.config import PipelineConfig
+from pipeline.config import ClassifySettings, PipelineConfig
 from pipeline.recognition.au_rules import label_set_of, present_aus, rule_class
 from pipeline.recognition.classifier_contract import classifier_problems
 from pipeline.runtime import wire
@@ -78,12 +78,12 @@ def alignment_mismatch(preparation: dict[str, Any], served: tuple[str, str] | No
             f"{trained} where the spotter allows it)")
 
 
-class ClassifyStage(Stage):
+class ClassifyStage(Stage[ClassifySettings]):
     def setup(self) -> None:
         from engines.auto import open_engine
         from engines.errors import EngineLoadError
 
-        s = self.ctx.settings
+        s = self.settings
         where = f"stages.{self.ctx.name}.model"
         try:
             self.engine = open_engine(Path(s.model), backend=s.backend,

@@ -30,6 +30,7 @@ from typing import Any
 
 import zmq
 
+from pipeline.config import PublishSettings
 from pipeline.runtime import wire
 from pipeline.runtime.sockets import open_socket
 from pipeline.runtime.stage import Stage
@@ -188,9 +189,9 @@ class ReplayServer:
         self._thread.join(10)
 
 
-class PublishStage(Stage):
+class PublishStage(Stage[PublishSettings]):
     def setup(self) -> None:
-        s = self.ctx.settings
+        s = self.settings
         # XPUB rather than PUB: the same fan-out, but subscriptions are visible, so the
         # stage can wait for its expected subscribers (no slow-joiner loss).
         self.pub = self.ctx.open_socket(zmq.XPUB, s.bind, bind=True, sndhwm=s.hwm)
@@ -305,7 +306,7 @@ class PublishStage(Stage):
             if self.subscriber_drops in (1, 100, 10_000) or self.subscriber_drops % 100_000 == 0:
                 self.log.warning("%d record(s) not sent live: a subscriber is %d records "
                                  "behind (stages.%s.hwm); they are in the event log for "
-                                 "replay", self.subscriber_drops, self.ctx.settings.hwm,
+                                 "replay", self.subscriber_drops, self.settings.hwm,
                                  self.ctx.name)
             return
         self.ctx.metrics.count_out(msg.stream)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import messages
+from pipeline.config import SpotSettings
 from pipeline.runtime import wire
 from pipeline.runtime.stage import Stage
 from pipeline.runtime.wire import Message
@@ -74,9 +75,9 @@ class TrackState:
     seen: set[int] = field(default_factory=set)
 
 
-class SpotStage(Stage):
+class SpotStage(Stage[SpotSettings]):
     def setup(self) -> None:
-        s = self.ctx.settings
+        s = self.settings
         cfg = self.ctx.config
         nxt = cfg.downstream(self.ctx.name)
         publishes = bool(nxt) and cfg.stages[nxt[0]].type == "publish"
@@ -112,7 +113,7 @@ class SpotStage(Stage):
         key = (stream, track)
         st = self.tracks.get(key)
         if st is None:
-            s = self.ctx.settings
+            s = self.settings
             st = TrackState(ClipWindow(s.history_ms), make_spotter(
                 s.spotter, s.me_ms, dict(self.track_options), self.runner))
             self.tracks[key] = st
@@ -130,7 +131,7 @@ class SpotStage(Stage):
         points = canonical_points(face.landmarks, face.transform)
         intervals = st.spotter.push(FaceFrame(face.pts_ns, face.gray, points))
         out: list[Message | None] = []
-        if self.ctx.settings.emit_tracks:
+        if self.settings.emit_tracks:
             out.append(self._track_state(face, st))
         out += [self._emit(msg.stream, msg.track, msg.seq, msg.pts_ns, st, iv)
                 for iv in intervals]
@@ -177,7 +178,7 @@ class SpotStage(Stage):
         meta = {"box": list(face.box) or None,
                 "score": None if last is None else round(float(last[1]), 4),
                 "score_pts_ns": None if last is None else int(last[0])}
-        if self.ctx.settings.track_landmarks:
+        if self.settings.track_landmarks:
             meta["landmarks"] = np.round(face.landmarks, 1).tolist()
         return Message(wire.TRACK, face.stream, face.seq, face.pts_ns, meta=meta,
                        track=face.track)
@@ -185,7 +186,7 @@ class SpotStage(Stage):
     def _expire(self, stream: str, now_ns: int) -> list[Message | None]:
         """Tracks of this stream not seen for a whole history have ended: flush them."""
         out: list[Message | None] = []
-        horizon = now_ns - int(self.ctx.settings.history_ms * 1e6)
+        horizon = now_ns - int(self.settings.history_ms * 1e6)
         for (sid, track), st in list(self.tracks.items()):
             if sid == stream and st.last_pts_ns < horizon:
                 out += [self._emit(sid, track, 0, now_ns, st, iv) for iv in st.spotter.flush()]
@@ -196,7 +197,7 @@ class SpotStage(Stage):
 
     def _emit(self, stream: str, track: int, _frame_seq: int, now_ns: int, st: TrackState,
               iv: Any) -> Message | None:
-        s = self.ctx.settings
+        s = self.settings
         margin = int(s.clip_margin_ms * 1e6)
         span = messages.Span(int(iv.onset_ns), int(iv.apex_ns), int(iv.offset_ns),
                              round(float(iv.score), 4), iv.kind, iv.spotter)
