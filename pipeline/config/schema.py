@@ -1,5 +1,9 @@
 """The pipeline YAML's schema: one pydantic class per YAML node, and the checks that
-need the whole pipeline (addresses, CURVE off loopback, the stages' wiring)."""
+need the whole pipeline (addresses, CURVE off loopback, the stages' wiring).
+
+Why one module over 400 lines: a user reads the YAML's schema as one document (one class
+per node, in YAML order); the wiring rules are in ``topology`` and loading in ``loader``.
+"""
 
 from __future__ import annotations
 

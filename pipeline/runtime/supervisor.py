@@ -24,6 +24,10 @@
   ignored.
 - Counters from all heartbeats are served on one Prometheus endpoint
   (``metrics.prometheus_port``) and logged every ``metrics.log_interval_s``.
+
+Why one module over 400 lines: one state machine (start, ready, go, restart with
+backoff, re-read requests, drain, stop) over the stage processes and their control
+messages; the wire of those messages is ``runtime.control``.
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ Everything is in ms of pts, so one setting serves 25-200 fps.
 >>> out = [spotter.push(FaceFrame(i * 33_333_333, face)) for i in range(30)]
 >>> sum(out, []) + spotter.flush()
 []
+
+Why one module over 400 lines: one spotter algorithm (per-cell flow, the out-and-back
+score, its rejection rules and interval decision) whose steps share per-frame state.
 """
 
 from __future__ import annotations

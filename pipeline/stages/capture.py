@@ -15,6 +15,10 @@ stage downstream crashes the supervisor sends ``rewind``: a file stream is read 
 from the frame the last stage's watermark names, as a new epoch (a stream whose thread
 had already finished gets a new thread); a live stream cannot be read again, so it
 only moves to the new epoch (what the crashed stage held is lost, docs/operations.md).
+
+Why one module over 400 lines: per-stream reader threads, pacing, re-reads and the
+end-of-stream handshake share one lock and one state per stream (issue 20 asks for
+reader objects; not split yet).
 """
 
 from __future__ import annotations

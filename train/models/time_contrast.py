@@ -35,6 +35,10 @@ Our choices (papers.md 2.3, each behind a constructor switch; none is from the p
 Every switch setting exports to ONNX (opset 17, TorchScript exporter): the contrast uses
 ``avg_pool1d`` over a replicate-padded time axis and the ConvGRU is an unrolled loop over T
 (T is fixed at export; the batch axis can be dynamic).
+
+Why one module over 400 lines: seed 2's model family reads as one table (the clip net, its
+streaming spotter form, the ensemble and the losses share their layers); split, the
+layer table would span files.
 """
 
 from __future__ import annotations

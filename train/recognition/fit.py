@@ -25,6 +25,10 @@ Run::
     .venv/bin/python -m train.recognition.fit --models au_net stcnn fusenet_late \
         fusenet_intermediate --seeds 0 1 --out runs/recognition
     .venv/bin/python -m train.recognition.fit --models au_net --final --out runs/recognition
+
+Why one module over 400 lines: one protocol (spans cut like the spot stage's, folds by
+subject, both domains, head and AU-rule scores) whose parts only make sense together;
+the data is ``train.recognition.data``, the models ``train.models``.
 """
 
 from __future__ import annotations

@@ -46,6 +46,10 @@ Example:
     ([1, 2], True)
     >>> EventLog(d).next_seq  # a restarted writer carries on
     3
+
+Why one module over 400 lines: the log's record format, writer, reader and repair hold
+one invariant (a seq is never reused, a damaged record is reported, not replayed) that
+is easier to check in one place.
 """
 
 from __future__ import annotations
