@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 
@@ -45,6 +46,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from train.export import export_onnx
 
+    if not Path(args.checkpoint).is_file():
+        print(f"mestream export: {args.checkpoint}: no such checkpoint (a .pt that "
+              "`mestream train` or `python -m train.recognition.fit --final` wrote; "
+              "train one first)", file=sys.stderr)
+        return 2
     meta = export_onnx(args.checkpoint, args.out, precision=args.precision, opset=args.opset)
     if args.pt2:
         from train.export import export_torch_program

@@ -83,6 +83,20 @@ def test_bad_recipe_exits_2(tmp_path) -> None:
     assert run.returncode == 2 and f"{path}" in run.stderr and "data" in run.stderr
 
 
+def test_exporting_a_checkpoint_that_is_not_there_says_so_in_one_line(tmp_path) -> None:
+    """Issue 22: `mestream export runs/stcnn_synth/final.pt` (a README line, before any
+    training) printed a FileNotFoundError traceback."""
+    import subprocess
+
+    from tests.conftest import REPO, mestream
+
+    run = subprocess.run(mestream("export", str(tmp_path / "final.pt"), "--out",
+                                  str(tmp_path / "m.onnx")),
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"{tmp_path / 'final.pt'}: no such checkpoint" in run.stderr
+
+
 def test_prep_shift_rescores_the_run_and_changes_only_the_preparation(recipe) -> None:
     """train.prep_shift: with no shift it reproduces the run's own pooled figures (same
     folds, same checkpoints); a shift outside preparation.* is refused."""
