@@ -50,7 +50,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from engines.device import first_gpu
 
     try:
-        trt = tensorrt_import.import_tensorrt()
+        trt = tensorrt_import.import_tensorrt(tensorrt_import.BUILD_INSTEAD)
     except BackendUnavailable as exc:
         return _fail(str(exc))
     onnx = Path(args.model)

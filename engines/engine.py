@@ -38,6 +38,8 @@ class TensorSpec:
         >>> s = TensorSpec("face", "float16", (None, 1, 18, 32, 32))
         >>> s.with_batch(4), str(s)
         ((4, 1, 18, 32, 32), 'face float16[N,1,18,32,32]')
+        >>> str(TensorSpec("state_out", "float32", (None, None)))
+        'state_out float32[N,?]'
     """
 
     name: str
@@ -53,7 +55,10 @@ class TensorSpec:
         return np.dtype(self.dtype)
 
     def __str__(self) -> str:
-        dims = ",".join("N" if d is None else str(d) for d in self.shape)
+        # N is the batch (axis 0); a dynamic axis elsewhere (an exporter that could not
+        # infer it, e.g. a recurrent state's width) is shown as ?, not as the batch.
+        dims = ",".join(("N" if i == 0 else "?") if d is None else str(d)
+                        for i, d in enumerate(self.shape))
         return f"{self.name} {self.dtype}[{dims}]"
 
 

@@ -19,8 +19,12 @@ from engines.errors import BackendUnavailable
 INSTALL_HINT = (
     "tensorrt is not installed: pip install tensorrt-cu12 (it fetches the libraries from "
     "NVIDIA's index, https://pypi.nvidia.com; use tensorrt-cu13 with CUDA 13), plus "
-    "cuda-python (pip install cuda-python) or pycuda for the GPU buffers. Without "
-    "TensorRT, use --backend onnxruntime (CPU) or torch.")
+    "cuda-python (pip install cuda-python) or pycuda for the GPU buffers.")
+RUN_INSTEAD = " Without TensorRT, use --backend onnxruntime (CPU) or torch."
+"""What a command that runs an engine can do instead (``engine info`` / ``bench``)."""
+BUILD_INSTEAD = (" `engine build` makes TensorRT plans only; without TensorRT, serve the "
+                 "ONNX file itself (classify: backend onnxruntime or auto) or its .pt2 "
+                 "with the torch engine.")
 
 
 def tensorrt_installed() -> bool:
@@ -28,12 +32,13 @@ def tensorrt_installed() -> bool:
     return importlib.util.find_spec("tensorrt") is not None
 
 
-def import_tensorrt() -> Any:
-    """The ``tensorrt`` module, or :class:`BackendUnavailable` with the install hint."""
+def import_tensorrt(instead: str = RUN_INSTEAD) -> Any:
+    """The ``tensorrt`` module, or :class:`BackendUnavailable` with the install hint and
+    what the caller's user can do ``instead``."""
     try:
         import tensorrt
     except ImportError as exc:
-        raise BackendUnavailable(INSTALL_HINT) from exc
+        raise BackendUnavailable(INSTALL_HINT + instead) from exc
     return tensorrt
 
 

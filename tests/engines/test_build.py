@@ -21,7 +21,7 @@ from tests.engines.fake_tensorrt import FakeBuilderFlag, FakeNetworkFlag, FakeTe
 def use_trt(monkeypatch):
     def install(version: str, **kw) -> FakeTensorRT:
         fake = FakeTensorRT(version, **kw)
-        monkeypatch.setattr(tensorrt_import, "import_tensorrt", lambda: fake)
+        monkeypatch.setattr(tensorrt_import, "import_tensorrt", lambda *_: fake)
         return fake
     return install
 

@@ -18,8 +18,8 @@ from tests.engines.fake_tensorrt import FakeTensorRT
 
 @pytest.fixture
 def no_tensorrt(monkeypatch):
-    def missing():
-        raise BackendUnavailable(tensorrt_import.INSTALL_HINT)
+    def missing(instead: str = tensorrt_import.RUN_INSTEAD):
+        raise BackendUnavailable(tensorrt_import.INSTALL_HINT + instead)
     monkeypatch.setattr(tensorrt_import, "import_tensorrt", missing)
 
 
@@ -30,7 +30,8 @@ def test_build_without_tensorrt_exits_2_with_the_install_hint(tiny, no_tensorrt,
     err = capsys.readouterr().err
     assert code == 2
     assert "tensorrt is not installed" in err and "pip install tensorrt-cu12" in err
-    assert "--backend onnxruntime" in err
+    # `build` has no --backend (issue 22: the hint suggested one): it says what to do.
+    assert "--backend" not in err and "makes TensorRT plans only" in err
 
 
 def test_build_as_a_module_without_tensorrt(tiny) -> None:
@@ -40,11 +41,12 @@ def test_build_as_a_module_without_tensorrt(tiny) -> None:
                            str(tiny.onnx)], cwd=REPO, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2 and "pip install tensorrt-cu12" in proc.stderr
+    assert "--backend" not in proc.stderr
 
 
 def test_build_with_a_fake_tensorrt(tiny, tmp_path, monkeypatch, capsys) -> None:
     fake = FakeTensorRT("10.13.3.9")
-    monkeypatch.setattr(tensorrt_import, "import_tensorrt", lambda: fake)
+    monkeypatch.setattr(tensorrt_import, "import_tensorrt", lambda *_: fake)
     code = commands.main(["engine", "build", str(tiny.onnx), "--precision", "fp16",
                           "--min-batch", "1", "--opt-batch", "8", "--max-batch", "32",
                           "--out", str(tmp_path / "stcnn.plan"), "--timing-cache",
@@ -57,7 +59,7 @@ def test_build_with_a_fake_tensorrt(tiny, tmp_path, monkeypatch, capsys) -> None
 
 def test_build_refusal_exits_2(tiny, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(tensorrt_import, "import_tensorrt",
-                        lambda: FakeTensorRT("11.4.0.106"))
+                        lambda *_: FakeTensorRT("11.4.0.106"))
     code = commands.main(["engine", "build", str(tiny.onnx), "--out",
                           str(tmp_path / "m.plan")])
     assert code == 2 and "mestream export" in capsys.readouterr().err
@@ -66,7 +68,7 @@ def test_build_refusal_exits_2(tiny, tmp_path, monkeypatch, capsys) -> None:
 def test_build_into_a_cache_needs_a_gpu(tiny, tmp_path, monkeypatch, capsys) -> None:
     import engines.device
     monkeypatch.setattr(tensorrt_import, "import_tensorrt",
-                        lambda: FakeTensorRT("10.13.3.9"))
+                        lambda *_: FakeTensorRT("10.13.3.9"))
     monkeypatch.setattr(engines.device, "first_gpu", lambda: None)
     code = commands.main(["engine", "build", str(tiny.onnx), "--cache-dir",
                           str(tmp_path / "c")])
