@@ -225,22 +225,32 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     for sid, s in summary["streams"].items():
         lines.append(f"| {sid} | {s['micro_truth']} | {s['events']} | {s['precision']} | "
                      f"{s['recall']} | {s['f1']} | {s['false_alarms_per_minute']} | "
-                     f"{s['class_accuracy']} |")
+                     f"{_or_dash(s['class_accuracy'])} |")
     o = summary["overall"]
+    if o["classified"]:
+        classes = (f"class accuracy {o['class_accuracy']} ({o['classified_right']} of "
+                   f"{o['classified']} right), UF1 {o.get('class_uf1')}, UAR "
+                   f"{o.get('class_uar')} (events matched to a planted micro-expression at "
+                   "IoU >= 0.5)" + (f"; AU12 vs AU15 right {o['au12_vs_au15']['right']} of "
+                                    f"{o['au12_vs_au15']['of']}" if o.get("au12_vs_au15")
+                                    else ""))
+    else:
+        classes = ("no class scored (no classify stage, or no event matched a planted "
+                   "micro-expression)")
     lines += ["", f"Overall: precision {o['precision']}, recall {o['recall']}, F1 {o['f1']}, "
-              f"{o['false_alarms_per_minute']} false alarms per minute; class accuracy "
-              f"{o['class_accuracy']} ({o['classified_right']} of {o['classified']} right), "
-              f"UF1 {o.get('class_uf1')}, "
-              f"UAR {o.get('class_uar')} (events matched to a planted micro-expression at "
-              "IoU >= 0.5)" + (f"; AU12 vs AU15 right {o['au12_vs_au15']['right']} of "
-                               f"{o['au12_vs_au15']['of']}" if o.get("au12_vs_au15")
-                               else "") + ".",
+              f"{_or_dash(o['false_alarms_per_minute'])} false alarms per minute; "
+              f"{classes}.",
               "", "From an expression's offset to its clip leaving the spot stage (source "
               "time): " + (f"median {o['offset_to_clip_ms']['median']} ms, max "
                            f"{o['offset_to_clip_ms']['max']} ms." if o["offset_to_clip_ms"]
                            else "no events."),
               *confusion_markdown(o.get("class_confusion") or {}), ""]
     return "\n".join(lines)
+
+
+def _or_dash(value: Any) -> Any:
+    """A table cell: ``-`` where there is nothing to report (not ``None``)."""
+    return "-" if value is None else value
 
 
 def annotate(source: Any, tracks: list[dict[str, Any]], events: list[dict[str, Any]],
