@@ -98,23 +98,82 @@ def _tail(endpoint: str, streams: list[str], as_json: bool) -> None:
             print(json.dumps(record) if as_json else record_line(record), flush=True)
 
 
+SILENT_NOTICE_S = 5.0
+"""After this long with no record at all, subscribe says what it is waiting for."""
+
+
+class SubscribeLoop:
+    """The records ``mestream subscribe`` shows, and when it stops: after ``--count``
+    records; when the streams it follows have ended (``--stream``: those; otherwise
+    every stream it has seen; ``--follow`` never stops there); after ``--timeout``
+    seconds without a record. Each stop says why on stderr; the exit code is 1 when
+    nothing arrived at all, else 0."""
+
+    def __init__(self, events: Any, args: argparse.Namespace):
+        self.events, self.args = events, args
+        self.wanted = set(args.stream or [])
+        self.seen: set[str] = set()
+        self.ended: set[str] = set()
+        self.count = 0
+        self.reason = ""
+
+    def __iter__(self):
+        a = self.args
+        idle = 0.0
+        noticed = False
+        while True:
+            record = self.events.receive(1.0)
+            if record is None:
+                idle += 1.0
+                if not self.count and not noticed and idle >= SILENT_NOTICE_S:
+                    noticed = True
+                    print(f"mestream subscribe: no record from {a.endpoint} yet; waiting "
+                          "(is the pipeline running, and is this its publish bind?)",
+                          file=sys.stderr, flush=True)
+                if a.timeout is not None and idle >= a.timeout:
+                    self.reason = f"no record for {a.timeout:g} s"
+                    return
+                continue
+            idle = 0.0
+            self.count += 1
+            sid = str(record.get("stream", "?"))
+            self.seen.add(sid)
+            if record.get("type") == "end_of_stream":
+                self.ended.add(sid)
+            yield record
+            if a.count and self.count >= a.count:
+                self.reason = f"{self.count} records"
+                return
+            if not a.follow and self._all_ended():
+                self.reason = f"stream{'s' if len(self.ended) > 1 else ''} " \
+                              f"{', '.join(sorted(self.ended))} ended"
+                return
+
+    def _all_ended(self) -> bool:
+        return self.wanted <= self.ended if self.wanted else self.seen <= self.ended
+
+    def finish(self) -> int:
+        if self.reason:
+            print(f"mestream subscribe: {self.reason}; {self.count} records",
+                  file=sys.stderr, flush=True)
+        return 0 if self.count else 1
+
+
 def cmd_subscribe(args: argparse.Namespace) -> int:
     from pipeline.client import EventSubscriber
 
-    count = 0
     with EventSubscriber(args.endpoint, streams=args.stream or None,
-                         timeout_s=args.timeout) as events:
+                         from_seq=args.from_seq) as events:
+        loop = SubscribeLoop(events, args)
         if args.json or not sys.stdout.isatty():
-            for record in events:
+            for record in loop:
                 print(json.dumps(record) if args.json else record_line(record), flush=True)
-                count += 1
-                if args.count and count >= args.count:
-                    break
-            return 0
-        return _live_table(events, args.count)
+        else:
+            _live_table(loop)
+        return loop.finish()
 
 
-def _live_table(events: Any, limit: int | None) -> int:
+def _live_table(records: Any) -> None:
     from rich.live import Live
     from rich.table import Table
 
@@ -132,17 +191,12 @@ def _live_table(events: Any, limit: int | None) -> int:
                           f"{r.get('pts_ns', 0) / 1e6:.1f}", str(detail))
         return table
 
-    count = 0
     with Live(render(), refresh_per_second=8) as live:
-        for record in events:
+        for record in records:
             sid = str(record.get("stream", "?"))
             latest[sid] = record
             totals[sid] = totals.get(sid, 0) + 1
             live.update(render())
-            count += 1
-            if limit and count >= limit:
-                break
-    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -217,6 +271,10 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
     c.add_argument("--stream", action="append", help="only this stream (repeatable)")
     c.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     c.add_argument("--count", type=int, default=None, help="exit after N records")
+    c.add_argument("--from-seq", type=int, default=None, metavar="N",
+                   help="replay the event log from event_seq N first (0: all it holds)")
+    c.add_argument("--follow", action="store_true", help="keep running after the streams "
+                   "end (the next run of the pipeline, too); default: exit when they end")
     c.add_argument("--timeout", type=float, default=None,
                    help="exit after this many seconds without a record")
     c.set_defaults(func=cmd_subscribe)

@@ -37,6 +37,55 @@ def test_subscribe_prints_json_lines_for_one_stream(tmp_path, run_pipeline):
     assert [r["pts_ns"] for r in records] == [i * 10_000_000 for i in range(5)]
 
 
+def test_subscribe_exits_when_the_streams_end_and_says_why(tmp_path, run_pipeline):
+    """Issue 22: it never exited after the streams ended."""
+    port = free_port()
+    config = write_config(tmp_path, {
+        "name": "t-subscribe-end",
+        "sources": {"cam": {"type": "testpattern", "width": 64, "height": 48, "fps": 100,
+                            "frames": 30}},
+        "stages": {"capture": {"type": "capture"},
+                   "publish": {"type": "publish", "bind": f"tcp://127.0.0.1:{port}",
+                               "wait_subscribers": 1}},
+    })
+    sub = subprocess.Popen(mestream("subscribe", f"tcp://127.0.0.1:{port}", "--json"),
+                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    run = run_pipeline(config)
+    out, err = sub.communicate(timeout=120)
+    records = [json.loads(line) for line in out.splitlines()]
+    assert sub.returncode == 0, err
+    assert records[-1]["type"] == "end_of_stream"
+    assert sum(r["type"] == "frame_record" for r in records) == 30
+    assert "stream cam ended; 31 records" in err
+    assert run.wait(60) == 0, run.log
+
+
+def test_subscribe_from_seq_replays_the_log_first(tmp_path, run_pipeline):
+    port = free_port()
+    with EventSubscriber(f"tcp://127.0.0.1:{port}", timeout_s=60) as first:
+        run_pipeline(endless(tmp_path, port))
+        for _ in range(20):                 # 20 records are in the log now
+            assert first.receive(60) is not None
+        late = subprocess.run(
+            mestream("subscribe", f"tcp://127.0.0.1:{port}", "--json", "--from-seq", "0",
+                     "--count", "5", "--timeout", "60"),
+            cwd=REPO, capture_output=True, text=True, timeout=120)
+    records = [json.loads(line) for line in late.stdout.splitlines()]
+    assert late.returncode == 0, late.stderr
+    assert [r["event_seq"] for r in records] == [0, 1, 2, 3, 4]
+
+
+def test_subscribe_without_a_publisher_says_so_and_fails_at_its_timeout() -> None:
+    port = free_port()
+    run = subprocess.run(mestream("subscribe", f"tcp://127.0.0.1:{port}", "--json",
+                                  "--timeout", "6"),
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and run.stdout == ""
+    assert f"no record from tcp://127.0.0.1:{port} yet" in run.stderr
+    assert "no record for 6 s; 0 records" in run.stderr
+
+
 def scrape(port: int) -> dict[str, float]:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
     out = {}
