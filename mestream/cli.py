@@ -242,6 +242,8 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
     process about a second (measured: docs/operations.md)."""
     p = argparse.ArgumentParser(prog="mestream", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--verbose", action="store_true", help="show native libraries' "
+                   "info lines too (MediaPipe, TF Lite), which are dropped by default")
     sub = p.add_subparsers(dest="command", required=True)
 
     def add_set(sp: argparse.ArgumentParser) -> None:
@@ -339,7 +341,14 @@ def main(argv: list[str] | None = None) -> int:
     first = (sys.argv[1:] if argv is None else argv)[:1]
     args = build_parser(extras=first != ["stage"]).parse_args(argv)
     try:
-        return args.func(args)
+        if args.verbose or args.command == "stage":
+            return args.func(args)   # a stage's stderr is filtered by its supervisor
+        from pipeline.native_log import native_noise_dropped
+
+        # MediaPipe / TF Lite write info lines straight to fd 2 (no switch turns them
+        # off): dropped unless --verbose (pipeline/native_log.py).
+        with native_noise_dropped():
+            return args.func(args)
     except ConfigError as exc:
         for line in exc.errors:
             print(f"error: {line}", file=sys.stderr)

@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -57,3 +58,31 @@ def filtered_native_stderr() -> Iterator[None]:
                 if not is_native_noise(line):
                     sys.stderr.write(line)
             sys.stderr.flush()
+
+
+@contextmanager
+def native_noise_dropped() -> Iterator[None]:
+    """Within the block, file descriptor 2 goes through a pipe: native libraries' noise
+    lines are dropped as they come, every other line passes to stderr at once (progress
+    and errors are not held back). Processes started inside inherit the filter."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as src, os.fdopen(os.dup(saved), "wb", 0) as dst:
+            for raw in src:
+                if not is_native_noise(raw.decode(errors="replace")):
+                    dst.write(raw)
+
+    thread = threading.Thread(target=pump, name="native-log-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)          # the pipe's last writer here closes: the pump ends
+        os.close(saved)
+        thread.join(timeout=5)
