@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dirs", nargs="+", type=Path, help="folders of cached scenes (.npz)")
     ap.add_argument("--glob", default="*.npz", help="which scenes (file name pattern)")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                    help="learned spotter options, as for pipeline.spotting.learned_eval")
+                    help="learned spotter options, as for train.spotter.evaluate")
     a = ap.parse_args(argv)
     options = {k: option_value(v) for k, v in (o.split("=", 1) for o in a.option)}
     paths = sorted(p for d in a.dirs for p in d.glob("*.npz")
