@@ -18,9 +18,41 @@ import logging
 import sys
 from pathlib import Path
 
+SPOTTER_STEPS = {
+    "data": "production-aligned spotter scenes (train / val / test sets)",
+    "canonical": "scenes rendered straight into the aligned face; meshes the base faces",
+    "fit": "train a learned spotter member from a recipe (configs/train/spotter/)",
+    "ensemble": "average members into one ONNX step",
+    "corner": "the lip-corner detector, fused with the members",
+    "select": "post-processing chosen on validation scenes",
+    "bundle": "write the served ONNX with its post-processing metadata",
+    "dense": "the dense (sliding-window STCNN) spotter",
+    "evaluate": "score a spotter on cached scenes",
+}
+"""``mestream train spotter STEP ...``: the learned spotter's steps, in the order they run
+(each is also ``python -m train.spotter.STEP``; pipeline/weights/README.md)."""
+
+
+def run_spotter_step(argv: list[str]) -> int:
+    """``mestream train spotter STEP [options]`` -> that step's own command line."""
+    import importlib
+
+    if not argv or argv[0] not in SPOTTER_STEPS:
+        steps = "\n".join(f"  {k:<10} {v}" for k, v in SPOTTER_STEPS.items())
+        print(f"usage: mestream train spotter STEP [options]; STEP is one of:\n{steps}",
+              file=sys.stderr)
+        return 2
+    # Within the train layer, the step modules by name (one table instead of nine parsers).
+    module = importlib.import_module(f"train.spotter.{argv[0]}")
+    return int(module.main(argv[1:]) or 0)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from train.recipe import load_recipe
+
+    if args.recipe == "spotter":
+        return run_spotter_step(args.spotter_args)
+    args = _options_after_the_recipe(args)
 
     overrides = list(args.set)
     if args.epochs is not None:
@@ -64,15 +96,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a recipe value, e.g. optimiser.lr=0.005")
+    p.add_argument("--epochs", type=int, default=None, help="override epochs")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None)
+    p.add_argument("--out", default=None, help="override output.dir")
+
+
+def _options_after_the_recipe(args: argparse.Namespace) -> argparse.Namespace:
+    """``mestream train RECIPE --epochs 3``: the options written after the recipe, which
+    the REMAINDER argument collected, parsed as the recipe's options."""
+    p = argparse.ArgumentParser(prog=f"mestream train {args.recipe}")
+    _recipe_options(p)
+    later = p.parse_args(args.spotter_args)
+    for key in ("epochs", "device", "out"):
+        if getattr(later, key) is not None:
+            setattr(args, key, getattr(later, key))
+    args.set = [*args.set, *later.set]
+    return args
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train / evaluate a model from a recipe YAML "
                        "(needs the train extra: torch)")
-    t.add_argument("recipe", help="e.g. configs/train/stcnn_synth.yaml")
-    t.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
-                   help="override a recipe value, e.g. optimiser.lr=0.005")
-    t.add_argument("--epochs", type=int, default=None, help="override epochs")
-    t.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None)
-    t.add_argument("--out", default=None, help="override output.dir")
+    t.add_argument("recipe", help="e.g. configs/train/stcnn_synth.yaml, or `spotter STEP "
+                   "...` for the learned spotter's steps (`mestream train spotter` lists "
+                   "them)")
+    # After the recipe, the rest is a spotter step's own command line (`spotter STEP
+    # ...`) or, for a recipe, its options again (argparse.REMAINDER takes both).
+    t.add_argument("spotter_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    _recipe_options(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("export", help="export a training checkpoint to ONNX (FP32 or an "

@@ -83,6 +83,18 @@ def test_bad_recipe_exits_2(tmp_path) -> None:
     assert run.returncode == 2 and f"{path}" in run.stderr and "data" in run.stderr
 
 
+def test_one_verb_runs_the_learned_spotters_steps() -> None:
+    """`mestream train spotter STEP ...` is `python -m train.spotter.STEP ...`; without a
+    known step it lists them (issue 20: eleven entry points, each its own parser)."""
+    listed = mestream_train("spotter")
+    assert listed.returncode == 2
+    for step in ("data", "canonical", "fit", "ensemble", "corner", "select", "bundle",
+                 "evaluate"):
+        assert f"  {step}" in listed.stderr
+    helped = mestream_train("spotter", "bundle", "--threshold", "2", "--help")
+    assert helped.returncode == 0 and "--gap-ms" in helped.stdout
+
+
 def test_exporting_a_checkpoint_that_is_not_there_says_so_in_one_line(tmp_path) -> None:
     """Issue 22: `mestream export runs/stcnn_synth/final.pt` (a README line, before any
     training) printed a FileNotFoundError traceback."""
@@ -114,3 +126,12 @@ def test_prep_shift_rescores_the_run_and_changes_only_the_preparation(recipe) ->
     assert sum(map(sum, shifted["seeds"]["0"]["confusion"])) == 4
     with pytest.raises(ValueError, match="only preparation"):
         shifted_results(path, ["epochs=3"])
+
+
+def test_recipe_options_may_follow_the_recipe() -> None:
+    from mestream.cli import build_parser
+    from train.commands import _options_after_the_recipe
+
+    args = _options_after_the_recipe(build_parser().parse_args(
+        ["train", "--set", "a=1", "r.yaml", "--epochs", "3", "--set", "b=2"]))
+    assert (args.recipe, args.epochs, args.set) == ("r.yaml", 3, ["a=1", "b=2"])
