@@ -204,9 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", type=int, default=1800)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--seed0", type=int, default=None, help="first clip seed (default "
+                    "700000 train, 800000 heldout; 703000 makes the second training file)")
     a = ap.parse_args(argv)
     out = a.out or OUT / f"{a.domain}.npz"
-    print(build(a.domain, a.clips, out, a.workers))
+    print(build(a.domain, a.clips, out, a.workers, seed0=a.seed0))
     return 0
 
 
