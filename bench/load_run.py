@@ -37,6 +37,7 @@ import yaml
 
 from pipeline.client import EventSubscriber
 from pipeline.runtime.sockets import free_tcp_port
+from pipeline.runtime.stage_main import stage_of_argv
 
 MODEL = Path(__file__).resolve().parents[1] / "weights" / "stcnn_synth_casme2.onnx"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -213,10 +214,9 @@ def _stage_processes(supervisor_pid: int) -> dict[int, tuple[str, int]]:
             continue
         if int(stat[stat.rindex(")") + 2:].split()[1]) != supervisor_pid:
             continue
-        args = [a.decode(errors="replace") for a in cmd]
-        if "stage" in args and "--replica" in args:
-            out[int(entry.name)] = (args[args.index("stage") + 1],
-                                    int(args[args.index("--replica") + 1]))
+        stage = stage_of_argv([a.decode(errors="replace") for a in cmd])
+        if stage is not None:
+            out[int(entry.name)] = stage
     out[supervisor_pid] = ("supervisor", 0)
     return out
 

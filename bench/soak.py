@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from pipeline.runtime.sockets import free_tcp_port
+from pipeline.runtime.stage_main import stage_of_argv
 
 RSS_SLOPE_MIB_PER_MIN = 2.0
 FD_SLOPE_PER_MIN = 0.5
@@ -76,11 +77,9 @@ def children(pid: int) -> dict[int, str]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        args = [a.decode(errors="replace") for a in argv]
-        if "stage" in args:
-            i = args.index("stage")
-            replica = args[args.index("--replica") + 1] if "--replica" in args else "0"
-            out[int(entry.name)] = f"{args[i + 1]}.{replica}"
+        stage = stage_of_argv([a.decode(errors="replace") for a in argv])
+        if stage is not None:
+            out[int(entry.name)] = f"{stage[0]}.{stage[1]}"
     return out
 
 

@@ -92,8 +92,10 @@ class Run:
         pids = child_pids(self.proc.pid)
         if stage is None:
             return pids
-        # Stage processes run `python -m pipeline.runtime.stage_main NAME ...`.
-        return [p for p in pids if f"stage_main {stage} " in cmdline(p)]
+        from pipeline.runtime.stage_main import stage_of_argv
+
+        return [p for p in pids
+                if (stage_of_argv(cmdline(p).split(" ")) or ("",))[0] == stage]
 
     def wait(self, timeout: float = 60) -> int:
         try:

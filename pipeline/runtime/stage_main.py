@@ -16,6 +16,29 @@ from pipeline.errors import ConfigError
 from pipeline.runtime.control import EXIT_NOT_RETRYABLE
 
 
+def stage_of_argv(argv: list[str]) -> tuple[str, int] | None:
+    """(stage, replica) of a stage process's command line: ``python -m
+    pipeline.runtime.stage_main NAME ...`` (what the supervisor starts) or ``mestream
+    stage NAME ...`` (by hand); None for any other process. Monitors (the soak and load
+    benchmarks, the tests) find stage processes with it.
+
+    Example:
+        >>> stage_of_argv(["python", "-m", "pipeline.runtime.stage_main", "align",
+        ...                "--config", "p.yaml", "--replica", "1"])
+        ('align', 1)
+        >>> stage_of_argv(["mestream", "stage", "publish", "--config", "p.yaml"])
+        ('publish', 0)
+        >>> stage_of_argv(["python", "-m", "mestream.cli", "run", "p.yaml"]) is None
+        True
+    """
+    for marker in (__name__, "stage"):
+        if marker in argv[:-1]:
+            i = argv.index(marker)
+            replica = argv[argv.index("--replica") + 1] if "--replica" in argv[:-1] else "0"
+            return argv[i + 1], int(replica)
+    return None
+
+
 def add_stage_arguments(p: argparse.ArgumentParser) -> None:
     """The stage command's arguments (shared by ``mestream stage`` and ``-m`` here)."""
     p.add_argument("name")
