@@ -37,7 +37,7 @@ from bench.machine import cpu_vector_flags
 from engines.benchmark import random_batch
 from engines.engine import InferenceEngine
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "bench_models"
 BUNDLED = REPO / "pipeline" / "weights" / "stcnn_synth_casme2.onnx"
 TARGET_MODEL = "stcnn_t96"

@@ -39,7 +39,7 @@ from pipeline.client import EventSubscriber
 from pipeline.runtime.sockets import free_tcp_port
 from pipeline.runtime.stage_main import stage_of_argv
 
-MODEL = Path(__file__).resolve().parents[1] / "weights" / "stcnn_synth_casme2.onnx"
+MODEL = Path(__file__).resolve().parents[1] / "pipeline" / "weights" / "stcnn_synth_casme2.onnx"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LAG_GROWTH_LIMIT_MS = 100.0
 """A run sustains its load when its lag grew by at most this much from the first to the
