@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from bench.processes import stage_processes
 from pipeline.client import EventSubscriber
 from pipeline.runtime.sockets import free_tcp_port
-from pipeline.runtime.stage_main import stage_of_argv
 
 MODEL = Path(__file__).resolve().parents[1] / "pipeline" / "weights" / "stcnn_synth_casme2.onnx"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -202,23 +202,8 @@ def _proc_cpu_s(pid: int) -> float | None:
 
 
 def _stage_processes(supervisor_pid: int) -> dict[int, tuple[str, int]]:
-    """pid -> (stage, replica) of the supervisor's stage processes."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2:].split()[1]) != supervisor_pid:
-            continue
-        stage = stage_of_argv([a.decode(errors="replace") for a in cmd])
-        if stage is not None:
-            out[int(entry.name)] = stage
-    out[supervisor_pid] = ("supervisor", 0)
-    return out
+    """pid -> (stage, replica) of the supervisor's stage processes, and itself."""
+    return {**stage_processes(supervisor_pid), supervisor_pid: ("supervisor", 0)}
 
 
 def _machine_cpu_s() -> float:

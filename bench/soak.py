@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
+from bench.processes import stage_processes
 from pipeline.runtime.sockets import free_tcp_port
-from pipeline.runtime.stage_main import stage_of_argv
 
 RSS_SLOPE_MIB_PER_MIN = 2.0
 FD_SLOPE_PER_MIN = 0.5
@@ -66,21 +66,7 @@ def proc_fds(pid: int) -> int | None:
 
 def children(pid: int) -> dict[int, str]:
     """Direct children of ``pid`` -> the stage they run (``capture.0``...)."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[1]) != pid:
-                continue
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        stage = stage_of_argv([a.decode(errors="replace") for a in argv])
-        if stage is not None:
-            out[int(entry.name)] = f"{stage[0]}.{stage[1]}"
-    return out
+    return {p: f"{stage}.{replica}" for p, (stage, replica) in stage_processes(pid).items()}
 
 
 def slope_per_min(points: list[tuple[float, float]]) -> float:
