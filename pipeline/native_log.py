@@ -67,12 +67,15 @@ def native_noise_dropped() -> Iterator[None]:
     and errors are not held back). Processes started inside inherit the filter."""
     sys.stderr.flush()
     saved = os.dup(2)
+    # The pump's own copy of the real stderr, made here: made in the thread, it raced the
+    # restore below on a command that ends at once (EBADF, and its lines were lost).
+    out_fd = os.dup(saved)
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
 
     def pump() -> None:
-        with os.fdopen(read_end, "rb") as src, os.fdopen(os.dup(saved), "wb", 0) as dst:
+        with os.fdopen(read_end, "rb") as src, os.fdopen(out_fd, "wb", 0) as dst:
             for raw in src:
                 if not is_native_noise(raw.decode(errors="replace")):
                     dst.write(raw)
