@@ -144,8 +144,8 @@ def _push_ring(address: str, count: int, slots: int, copy: bool) -> None:
     try:
         with open_socket(ctx, zmq.PUSH, address, bind=False, linger_ms=LINGER_MS) as push:
             for seq in range(count + 1):
-                slot, gen, view = ring.acquire(image.shape, image.dtype,
-                                               wait=lambda: time.sleep(0.0001))
+                slot, gen, view = ring.acquire(  # type: ignore[misc]
+                    image.shape, image.dtype, wait=lambda: time.sleep(0.0001) or True)
                 if copy:
                     np.copyto(view, image)
                 else:

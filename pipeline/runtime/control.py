@@ -38,10 +38,6 @@ from pipeline.runtime.sockets import open_socket
 log = logging.getLogger(__name__)
 
 
-# A last stage's progress for a stream whose end-of-stream it has: nothing to re-read.
-STREAM_ENDED = -1
-
-
 RUN_ID_ENV = "MESTREAM_RUN_ID"
 EXIT_NOT_RETRYABLE = 78  # EX_CONFIG (sysexits.h): a stage a restart cannot help
 

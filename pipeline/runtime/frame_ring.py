@@ -22,7 +22,7 @@ sends pixels inline (``transport.frame_ring``).
 Example:
     >>> import numpy as np
     >>> w = FrameRingWriter("mestream-doc", slots=2, slot_bytes=64)
-    >>> slot, gen, view = w.acquire((4, 4, 3), np.uint8, wait=lambda: None)
+    >>> slot, gen, view = w.acquire((4, 4, 3), np.uint8, wait=lambda: True)
     >>> view[:] = 7
     >>> r = FrameRingReader()
     >>> int(r.view(w.name, slot, gen, (4, 4, 3), "uint8").sum())
@@ -113,16 +113,17 @@ class FrameRingWriter:
         return math.prod(shape) * np.dtype(dtype).itemsize <= self.slot_bytes
 
     def acquire(self, shape: tuple[int, ...], dtype: np.dtype | type,
-                wait: Callable[[], None]) -> tuple[int, int, np.ndarray]:
+                wait: Callable[[], bool]) -> tuple[int, int, np.ndarray] | None:
         """The next slot in ring order, as an array of ``shape`` to fill: ``(slot,
-        generation, view)``. Calls ``wait`` (which may raise to give up) while the
-        reader still holds it."""
+        generation, view)``. While the reader still holds it, calls ``wait``, which
+        pauses briefly and returns False to give up (then None is returned)."""
         if not self.fits(shape, dtype):
             raise ValueError(f"a {np.dtype(dtype).name} {tuple(shape)} frame does not fit "
                              f"a {self.slot_bytes}-byte slot")
         slot = self._next
         while self._state[slot, 1] != self._state[slot, 0]:
-            wait()
+            if not wait():
+                return None
         self._next = (slot + 1) % self.slots
         self._gen += 1
         self._state[slot, 0] = self._gen

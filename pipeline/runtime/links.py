@@ -44,6 +44,7 @@ class Sender:
         # own epoch (a late ack of a re-read's earlier pass must not clear the next's).
         self.unacked: dict[str, tuple[int, int]] = {}
         self._eos_sent: dict[str, tuple[Message, float]] = {}  # for resending
+        self._eos_first: dict[str, float] = {}  # when each was first sent
 
     def send(self, msg: Message) -> bool:
         parts = wire.encode(msg)
@@ -61,10 +62,35 @@ class Sender:
                 self._read_acks()
                 if self.on_wait is not None:
                     self.on_wait()
+        self._sent(msg)
+        return True
+
+    def try_send(self, msg: Message) -> bool:
+        """Send without waiting; False when the link is full (the caller keeps ``msg``
+        and tries again once :attr:`sock` polls writable)."""
+        try:
+            self.sock.send_multipart(wire.encode(msg), flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        self._sent(msg)
+        return True
+
+    def _sent(self, msg: Message) -> None:
         if msg.kind == wire.EOS:
             self.unacked[msg.stream] = (msg.seq, msg.epoch)
-            self._eos_sent[msg.stream] = (msg, time.monotonic())
-        return True
+            now = time.monotonic()
+            self._eos_sent[msg.stream] = (msg, now)
+            self._eos_first[msg.stream] = now
+
+    def give_up_acks(self, older_than_s: float) -> list[str]:
+        """Stop waiting for the acks of ends sent over ``older_than_s`` ago (the next
+        stage is gone or wedged); returns their streams."""
+        now = time.monotonic()
+        late = [s for s in self.unacked
+                if now - self._eos_first.get(s, now) > older_than_s]
+        for stream in late:
+            del self.unacked[stream]
+        return late
 
     def wait_for_acks(self, timeout_s: float) -> list[str]:
         """Wait until every end-of-stream sent was acknowledged; return those that were
@@ -117,6 +143,15 @@ class Output:
 
     def send(self, msg: Message) -> bool:
         return self.senders[self.route(msg.stream)].send(msg)
+
+    def sender_for(self, stream: str) -> Sender:
+        """The link that carries ``stream``."""
+        return self.senders[self.route(stream)]
+
+    @property
+    def unacked(self) -> bool:
+        """Whether some end-of-stream sent awaits its ack."""
+        return any(sender.unacked for sender in self.senders)
 
     def broadcast_nowait(self, msg: Message) -> None:
         """For heartbeats: to every replica, never waiting for room."""

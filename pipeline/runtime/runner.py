@@ -10,7 +10,8 @@ end-of-stream acknowledgements (each end-of-stream received is acked to its send
 finishing stage waits for the acks of those it sent before closing), epochs and
 watermarks (below), SIGTERM/SIGINT (finish the message in hand, send end-of-stream
 downstream, close, exit 0), and the counters. A stage that reads no socket (capture)
-sets ``has_input = False`` and starts its own producer threads in ``start``.
+sets ``has_input = False`` and starts its own producer threads in ``start``; the runner
+sends what they queue in the stage's outboxes (:meth:`StageRunner._pump`).
 
 Epochs and watermarks are how a restarted middle stage loses nothing: capture sends a
 ``watermark`` every ``transport.watermark_every`` frames; each stage passes it on,
@@ -39,15 +40,19 @@ import zmq
 from pipeline.config import PipelineConfig
 from pipeline.errors import WireError
 from pipeline.runtime import wire
-from pipeline.runtime.control import RUN_ID_ENV, STREAM_ENDED, ControlClient, identity, new_run_id
+from pipeline.runtime.control import RUN_ID_ENV, ControlClient, identity, new_run_id
 from pipeline.runtime.frame_ring import FrameRingReader
 from pipeline.runtime.keys import secure_process
-from pipeline.runtime.links import POLL_MS, Output, Sender
+from pipeline.runtime.links import POLL_MS, SEND_GIVE_UP_S, Output, Sender
 from pipeline.runtime.metrics import StageMetrics, summary_line
+from pipeline.runtime.recovery import STREAM_ENDED, EpochStep, epoch_step, passed_watermark
 from pipeline.runtime.stage import Stage, StageContext, StreamState
 from pipeline.runtime.wire import Message
 
 log = logging.getLogger(__name__)
+
+PUMP_BURST = 4  # a producer's messages sent per stream in turn (fairness across streams)
+FULL_LINK_POLL_MS = 5  # how long a producer waits on full links before looking again
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
@@ -139,9 +144,7 @@ class StageRunner:
                                 self.run_id)
         sockets.callback(control.close)
         self.out = None
-        # Producers (capture) send from their own threads' sockets; the runner opens
-        # the data output only for stages that read an input.
-        for down in cfg.downstream(self.name) if stage.has_input else []:
+        for down in cfg.downstream(self.name):
             senders = []
             for r in range(cfg.replicas(down)):
                 sock = sctx.open_socket(zmq.DEALER, cfg.input_endpoint(down, r), bind=False,
@@ -168,13 +171,13 @@ class StageRunner:
             if self.released:
                 break
             if inp is None:
-                done = stage.finished()
+                self._pump(stage)
+                done = stage.finished() and not self._awaiting_acks()
                 if done and not control.supervised:
                     break
                 if done and not drained_sent:
                     control.drained()
                     drained_sent = True
-                self.stop.wait(POLL_MS / 1000)
                 continue
             due = stage.next_tick_s()
             timeout = POLL_MS if due is None else max(0, min(POLL_MS, int(due * 1000)))
@@ -194,7 +197,10 @@ class StageRunner:
             else:
                 drained_sent = False  # a re-read reopened a stream
         finished = not self.stop.is_set()
-        if not finished and self.out is not None:
+        if not finished and inp is None:
+            stage.stop_reading(SEND_GIVE_UP_S)  # each stream's end queued
+            self._flush_produced(stage)
+        elif not finished and self.out is not None:
             self._end_open_streams()
         if self.out is not None:
             missing = self.out.wait_for_acks(cfg.transport.ack_timeout_s)
@@ -280,10 +286,11 @@ class StageRunner:
         if state is None:
             state = self.streams[msg.stream] = StreamState(
                 epoch=self.sctx.epochs.get(msg.stream, 0))
-        if msg.epoch < state.epoch:  # from before a re-read: the re-read brings it again
+        step = epoch_step(msg.epoch, state.epoch)
+        if step is EpochStep.STALE:  # from before a re-read: the re-read brings it again
             self.metrics.count_drop(msg.stream, "stale_epoch")
             return
-        if msg.epoch > state.epoch:
+        if step is EpochStep.NEWER:
             log.info("stream %s: epoch %d (re-read after a restart): its state is reset",
                      msg.stream, msg.epoch)
             state.epoch, state.ended, state.last_seq = msg.epoch, False, {}
@@ -348,7 +355,7 @@ class StageRunner:
             self.metrics.count_error(msg.stream)
             log.exception("stream %s: hold() failed; watermark not passed on", msg.stream)
             return
-        seq = msg.seq if held is None else min(msg.seq, held)
+        seq = passed_watermark(msg.seq, held)
         if self.out is None:  # the last stage: where a re-read of this stream starts
             self.sctx.progress[msg.stream] = seq
             return
@@ -378,6 +385,71 @@ class StageRunner:
             self.metrics.count_out(msg.stream)
         else:
             self.metrics.count_drop(msg.stream, "hwm")
+
+    # -- a producer's output (capture: stages with no input) ----------------------------
+    def _pump(self, stage: Stage) -> None:
+        """Send what the producer's threads queued: a few of each stream's messages in
+        turn, never waiting on a full link (the streams of the other links go on);
+        with nothing sent, wait for a full link to drain or for a new message."""
+        if self.out is None:
+            stage.wait_ready(POLL_MS / 1000)
+            return
+        full: list[Sender] = []
+        sent = 0
+        for sid, box in stage.outboxes().items():
+            sender = self.out.sender_for(sid)
+            if any(sender is f for f in full):
+                continue
+            for _ in range(PUMP_BURST):
+                msg = box.peek()
+                if msg is None:
+                    break
+                if not sender.try_send(msg):
+                    full.append(sender)
+                    break
+                box.pop(msg)
+                sent += 1
+                if msg.kind == wire.FRAME:
+                    self.metrics.count_out(msg.stream)
+                    self.sctx.progress[msg.stream] = msg.seq  # a restart resumes here
+        if sent:
+            return
+        if full:  # briefly: another stream may meanwhile queue for a free link
+            poller = zmq.Poller()
+            for sender in full:
+                poller.register(sender.sock, zmq.POLLOUT)
+            poller.poll(FULL_LINK_POLL_MS)
+        else:
+            stage.wait_ready(POLL_MS / 1000)
+
+    def _awaiting_acks(self) -> bool:
+        """Whether an end-of-stream the producer sent still awaits its ack (read and
+        resent here); one waiting longer than ``transport.ack_timeout_s`` is given up:
+        the next stage is gone or wedged."""
+        if self.out is None:
+            return False
+        self.out.service()
+        timeout = self.config.transport.ack_timeout_s
+        for sender in self.out.senders:
+            for sid in sender.give_up_acks(timeout):
+                self.metrics.count_error(sid)
+                log.warning("stream %s: the next stage did not acknowledge its end within "
+                            "%.0fs; its last frames may be lost", sid, timeout)
+        return self.out.unacked
+
+    def _flush_produced(self, stage: Stage) -> None:
+        """After a stop: send what the producer still holds (its streams' ends last),
+        for up to SEND_GIVE_UP_S; frames left after that are counted as dropped."""
+        deadline = time.monotonic() + SEND_GIVE_UP_S
+        boxes = stage.outboxes()
+        while self.out is not None and any(box.peek() is not None for box in boxes.values()):
+            if time.monotonic() > deadline:
+                for sid, box in boxes.items():
+                    for msg in box.clear():
+                        if msg.kind == wire.FRAME:
+                            self.metrics.count_drop(sid, "stopped")
+                break
+            self._pump(stage)
 
     def _end_open_streams(self) -> None:
         for sid, st in self.streams.items():

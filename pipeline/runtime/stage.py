@@ -5,8 +5,10 @@ A stage is one small module with one job (``pipeline/stages/``): it subclasses
 ``on_stream_end``, ``close``). :class:`~pipeline.runtime.runner.StageRunner` owns
 everything else (sockets, decoding, order checks, heartbeats, acknowledgements, epochs
 and watermarks, signals, counters); :mod:`pipeline.runtime.links` carries what a stage
-sends. A stage that reads no socket (capture) sets ``has_input = False`` and starts its
-own producer threads in ``start``.
+sends. A stage that reads no socket (capture) sets ``has_input = False``, starts its
+own producer threads in ``start`` and hands the runner what they made through
+per-stream outboxes (:mod:`pipeline.runtime.outbox`): every stage sends through the
+runner.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pipeline.runtime.wire import Message
 
 if TYPE_CHECKING:
     from pipeline.runtime.links import Output
+    from pipeline.runtime.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +104,19 @@ class Stage(Generic[SettingsT]):
         return (msg,)
 
     def finished(self) -> bool:
-        """For producers: True once every stream has ended."""
+        """For producers: True once every stream has ended and its end was handed on."""
         return False
+
+    def outboxes(self) -> dict[str, Outbox]:
+        """For producers: per stream, the messages ready for the runner to send."""
+        return {}
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """For producers: wait up to ``timeout_s`` for a message in any outbox."""
+
+    def stop_reading(self, timeout_s: float) -> None:
+        """For producers, after a stop: wait (up to ``timeout_s`` each) for the producer
+        threads to queue their streams' ends."""
 
     def hold(self, stream: str) -> int | None:
         """The oldest source frame seq of ``stream`` whose data this stage still holds

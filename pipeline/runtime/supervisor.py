@@ -52,7 +52,6 @@ from pipeline.native_log import is_native_noise
 from pipeline.runtime.control import (
     EXIT_NOT_RETRYABLE,
     RUN_ID_ENV,
-    STREAM_ENDED,
     identity,
     new_run_id,
     parse_route,
@@ -60,6 +59,7 @@ from pipeline.runtime.control import (
 )
 from pipeline.runtime.keys import secure_process
 from pipeline.runtime.metrics import SnapshotCollector, summary_line
+from pipeline.runtime.recovery import STREAM_ENDED, reread_from
 from pipeline.runtime.sockets import open_socket
 
 log = logging.getLogger("mestream.supervisor")
@@ -205,12 +205,9 @@ class Supervisor:
         ``child`` handled, from the last stage's watermark."""
         by_capture: dict[str, dict[str, list[int]]] = {}
         for sid in sorted(self.cfg.expected_streams(child.stage, child.replica)):
-            start = self._sink_progress(sid)
-            if start == STREAM_ENDED:
+            start = reread_from(self._sink_progress(sid), self.cfg.transport.reread)
+            if start is None:
                 continue  # the last stage has its end: nothing was held
-            if self.cfg.transport.reread == "from_start":
-                start = 0  # every stage's state rebuilt exactly (MediaPipe's tracking,
-                # filters, the spotter's memory): the same events as an unkilled run
             self.epochs[sid] += 1
             for cap in self.children:
                 if (self.cfg.stages[cap.stage].type == "capture"

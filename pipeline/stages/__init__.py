@@ -11,7 +11,7 @@ from importlib import import_module
 from pipeline.runtime.stage import Stage
 
 STAGE_TYPES: dict[str, str] = {
-    "capture": "pipeline.stages.capture:CaptureStage",
+    "capture": "pipeline.stages.capture.stage:CaptureStage",
     "align": "pipeline.stages.align:AlignStage",
     "spot": "pipeline.stages.spot.stage:SpotStage",
     "classify": "pipeline.stages.classify.stage:ClassifyStage",

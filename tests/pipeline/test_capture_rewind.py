@@ -1,92 +1,107 @@
-"""A re-read asked for in the last moments of a stream's thread (its end acknowledged,
-its socket closing) is read: a new thread reads the stream again once the old one is
-gone. Before, the request was left for the exiting thread, nobody read it, and the run
-waited for that stream's end forever (seen under load in test_faults'
-kill-spot-then-classify). The capture stage runs in this process against a real ROUTER
-playing the next stage; the thread's exit is held at its socket's close so the request
-lands in that window every time."""
+"""Capture's re-reads (rewind), run in this process with this test as the runner: it
+takes the stage's outbox messages as the runner would send them.
+
+A re-read asked for after a stream's pass ended is read by a new pass (before the
+reader objects, a request landing in a stream thread's last moments was never read and
+the run waited forever: seen under load in test_faults' kill-spot-then-classify); one
+asked for mid-stream is taken up at the next frame boundary: what was queued of the old
+epoch is dropped and the file is read again from the asked frame."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
+import time
 from contextlib import ExitStack
 
+import pytest
 import zmq
 
 from pipeline.config import parse_config
 from pipeline.runtime import wire
 from pipeline.runtime.metrics import StageMetrics
-from pipeline.runtime.sockets import open_socket
 from pipeline.runtime.stage import StageContext
 from pipeline.runtime.wire import Message
-from pipeline.stages import capture
+from pipeline.stages.capture.stage import CaptureStage
 
-FRAMES = 4
-
-
-def one_pass(router: zmq.Socket, epoch: int) -> list[tuple[str, int]]:
-    """The frames and end of one pass of the stream, the end acknowledged."""
-    got = []
-    while True:
-        assert router.poll(30_000, zmq.POLLIN), f"nothing more of epoch {epoch}: {got}"
-        peer, *parts = router.recv_multipart()
-        msg = wire.decode(parts)
-        if msg.kind not in (wire.FRAME, wire.EOS):
-            continue  # watermarks, heartbeats
-        assert msg.epoch == epoch, (msg.kind, msg.seq, msg.epoch)
-        got.append((msg.kind, msg.seq))
-        if msg.kind == wire.EOS:
-            ack = Message(wire.ACK, msg.stream, msg.seq, msg.pts_ns, epoch=msg.epoch)
-            router.send_multipart([peer, *wire.encode(ack)])
-            return got
+FRAMES = 12
 
 
-def test_a_re_read_asked_for_while_the_stream_thread_exits_is_read(tmp_path, monkeypatch):
+@pytest.fixture
+def capture(tmp_path):
     cfg = parse_config({
-        "version": 1, "name": "t-rewind-exit",
+        "version": 1, "name": "t-rewind",
         "sources": {"cam": {"type": "testpattern", "width": 64, "height": 48,
                             "frames": FRAMES}},
         "stages": {"capture": {"type": "capture"},
                    "publish": {"type": "publish", "bind": "tcp://127.0.0.1:1"}},
-        "transport": {"kind": "ipc", "ipc_dir": str(tmp_path / "run"), "frame_ring": "off"},
+        "transport": {"kind": "ipc", "ipc_dir": str(tmp_path / "run"), "frame_ring": "off",
+                      "watermark_every": 5},
     }, base_dir=tmp_path)
-    closing, release = threading.Event(), threading.Event()
-    passes = []
-
-    @contextlib.contextmanager
-    def held_at_close(*args, **kwargs):
-        with open_socket(*args, **kwargs) as sock:
-            yield sock
-            passes.append(len(passes))
-            if len(passes) == 1:  # the first thread, its stream ended and acknowledged
-                closing.set()
-                assert release.wait(30)
-
-    monkeypatch.setattr(capture, "open_socket", held_at_close)
     zctx = zmq.Context()
     stop = threading.Event()
-    stage = None
+    ctx = StageContext(cfg, "capture", 0, zctx, StageMetrics("capture", 0), stop, ExitStack())
+    stage = CaptureStage(ctx)
+    stage.setup()
     try:
-        with open_socket(zctx, zmq.ROUTER, cfg.input_endpoint("publish"), bind=True,
-                         linger_ms=0) as router:
-            ctx = StageContext(cfg, "capture", 0, zctx, StageMetrics("capture", 0), stop,
-                               ExitStack())
-            stage = capture.CaptureStage(ctx)
-            stage.setup()
-            stage.start({})
-            first = one_pass(router, 0)
-            assert closing.wait(30), "the stream's thread never got to its exit"
-            stage.rewind({"cam": (0, 1)})  # e.g. the stage after publish's restarted
-            release.set()
-            second = one_pass(router, 1)
-            stage.close()
-            assert stage.finished()
+        yield stage
     finally:
-        release.set()
         stop.set()
-        if stage is not None:
-            stage.close()
+        stage.close()
         zctx.destroy(linger=0)
-    expected = [*[(wire.FRAME, s) for s in range(FRAMES)], (wire.EOS, FRAMES)]
-    assert first == expected and second == expected
+
+
+def take(stage: CaptureStage, count: int | None = None,
+         until_eos_of: int | None = None) -> list[Message]:
+    """Messages as the runner takes them: ``count`` of them, or up to the end of the
+    epoch ``until_eos_of``."""
+    box = stage.outboxes()["cam"]
+    got: list[Message] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        msg = box.peek()
+        if msg is None:
+            stage.wait_ready(0.5)
+            continue
+        box.pop(msg)
+        got.append(msg)
+        if count is not None and len(got) == count:
+            return got
+        if msg.kind == wire.EOS and msg.epoch == until_eos_of:
+            return got
+    raise AssertionError(f"timed out; got {[(m.kind, m.seq, m.epoch) for m in got]}")
+
+
+def frames(msgs: list[Message]) -> list[tuple[int, int]]:
+    return [(m.seq, m.epoch) for m in msgs if m.kind == wire.FRAME]
+
+
+def test_a_re_read_asked_for_after_the_stream_ended_is_read(capture):
+    capture.start({})
+    first = take(capture, until_eos_of=0)
+    assert frames(first) == [(s, 0) for s in range(FRAMES)]
+    assert [m.seq for m in first if m.kind == wire.WATERMARK] == [5, 10]
+    deadline = time.monotonic() + 30
+    while not capture.finished():  # the pass is over and everything was taken
+        assert time.monotonic() < deadline
+        capture.wait_ready(0.05)
+    capture.rewind({"cam": (5, 1)})  # e.g. the stage after capture restarted
+    assert not capture.finished()
+    second = take(capture, until_eos_of=1)
+    assert frames(second) == [(s, 1) for s in range(5, FRAMES)]
+    assert second[-1].kind == wire.EOS and second[-1].seq == FRAMES
+
+
+def test_a_re_read_asked_for_mid_stream_drops_the_old_epoch_and_reads_again(capture):
+    capture.start({})
+    head = take(capture, count=3)  # the reader is now blocked on its full outbox
+    assert frames(head) == [(0, 0), (1, 0), (2, 0)]
+    capture.rewind({"cam": (1, 1)})
+    capture.rewind({"cam": (0, 1)})  # an older request for the same epoch: ignored
+    rest = take(capture, until_eos_of=1)
+    old = [m for m in rest if m.epoch == 0]
+    # At most what the reader had queued before it took the request up (the outbox
+    # and the frame in hand), never a message of the old epoch after the new one's.
+    assert len(old) <= 3 and all(m.kind != wire.EOS for m in old)
+    assert [m.epoch for m in rest] == sorted(m.epoch for m in rest)
+    assert frames([m for m in rest if m.epoch == 1]) == [(s, 1) for s in range(1, FRAMES)]
+    assert capture.outboxes()["cam"].peek() is None
