@@ -1,6 +1,8 @@
-"""What flows between the stages, typed: an aligned :class:`Face` (align -> spot) and a
-spotted :class:`Clip` (spot -> classify), each frozen, shape-checked, and mapped to and
-from its wire :class:`~pipeline.runtime.wire.Message` here and nowhere else.
+"""What flows between the stages, typed: a decoded :class:`Frame` (capture -> align),
+an aligned :class:`Face` (align -> spot), a spotted :class:`Clip` (spot -> classify), an
+:class:`Event` (classify or spot -> publish), and the stream's :class:`Watermark` and
+:class:`EndOfStream` (every hop), each frozen, shape-checked, and mapped to and from its
+wire :class:`~pipeline.runtime.wire.Message` here and nowhere else.
 
 The wire format is unchanged (docs/protocol.md: the same buffer names and meta keys), so
 a client written against the protocol reads these as before; inside the pipeline a stage
@@ -62,6 +64,25 @@ def _optional_number(meta: dict[str, Any], key: str, kind: str) -> float | None:
     if not isinstance(v, int | float) or isinstance(v, bool):
         raise WireError(f"{kind} message: meta {key!r} must be a number, got {v!r}")
     return float(v)
+
+
+def _optional_str(meta: dict[str, Any], key: str, kind: str) -> str | None:
+    v = meta.get(key)
+    if v is not None and not isinstance(v, str):
+        raise WireError(f"{kind} message: meta {key!r} must be a string, got {v!r}")
+    return v
+
+
+def _optional_dict(meta: dict[str, Any], key: str, kind: str) -> dict[str, Any] | None:
+    v = meta.get(key)
+    if v is not None and not isinstance(v, dict):
+        raise WireError(f"{kind} message: meta {key!r} must be an object, got {v!r}")
+    return v
+
+
+def _expect(msg: Message, kind: str) -> None:
+    if msg.kind != kind:
+        raise WireError(f"expected a {kind} message, got a {msg.kind} message")
 
 
 def _track(msg: Message) -> int:
@@ -212,3 +233,182 @@ class Clip:
                        "spot_emit_unix_ns", "source_frames", "clip_start_ns", "clip_end_ns",
                        "first_seq", "last_seq")),
                    str(m.get("resample", RESAMPLE_METHOD)))
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame of a stream (capture -> align; protocol: ``frame``). Its pixels
+    may be a view on a shared-memory ring slot (``shared`` names it): valid while the
+    receiving stage handles the message only."""
+
+    stream: str
+    seq: int
+    pts_ns: int
+    image: np.ndarray        # uint8 (H, W, 3) BGR, or (H, W) gray
+    fps: float | None = None  # the source's nominal rate, when it has one
+    epoch: int = 0
+    shared: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        a = self.image
+        if (not isinstance(a, np.ndarray) or a.dtype != np.uint8
+                or not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3))
+                or 0 in a.shape):
+            raise WireError(f"frame message: image {getattr(a, 'dtype', type(a).__name__)}"
+                            f"{list(getattr(a, 'shape', []))} is not a uint8 (H, W, 3) or "
+                            "(H, W) image")
+
+    def to_message(self) -> Message:
+        return Message(wire.FRAME, self.stream, self.seq, self.pts_ns, {"image": self.image},
+                       meta={"fps": self.fps} if self.fps else {}, epoch=self.epoch,
+                       shared=dict(self.shared))
+
+    @classmethod
+    def from_message(cls, msg: Message) -> Frame:
+        _expect(msg, wire.FRAME)
+        image = msg.buffers.get("image")
+        if not isinstance(image, np.ndarray):
+            raise WireError("frame message: no 'image' buffer")
+        return cls(msg.stream, msg.seq, msg.pts_ns, image,
+                   _optional_number(msg.meta, "fps", "frame"), msg.epoch, dict(msg.shared))
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """Every frame of ``stream`` before ``seq`` has been sent, and no stage before this
+    one holds any of them (protocol: ``watermark``; :mod:`pipeline.runtime.recovery`)."""
+
+    stream: str
+    seq: int
+    pts_ns: int
+    epoch: int = 0
+
+    def to_message(self) -> Message:
+        return Message(wire.WATERMARK, self.stream, self.seq, self.pts_ns, epoch=self.epoch)
+
+    @classmethod
+    def from_message(cls, msg: Message) -> Watermark:
+        _expect(msg, wire.WATERMARK)
+        return cls(msg.stream, msg.seq, msg.pts_ns, msg.epoch)
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfStream:
+    """The end of a stream's pass (protocol: ``eos``): ``seq`` is one past its last
+    frame; ``reason`` says why it ended (end-of-file, stopped, dead, open-failed, ...);
+    ``failed`` names the stage whose end-of-stream hook raised, and the error."""
+
+    stream: str
+    seq: int
+    pts_ns: int
+    reason: str = ""
+    failed: str | None = None
+    epoch: int = 0
+
+    def to_message(self) -> Message:
+        meta: dict[str, Any] = {"reason": self.reason}
+        if self.failed:
+            meta["failed"] = self.failed
+        return Message(wire.EOS, self.stream, self.seq, self.pts_ns, meta=meta,
+                       epoch=self.epoch)
+
+    @classmethod
+    def from_message(cls, msg: Message) -> EndOfStream:
+        _expect(msg, wire.EOS)
+        failed = msg.meta.get("failed")
+        return cls(msg.stream, msg.seq, msg.pts_ns, str(msg.meta.get("reason") or ""),
+                   None if not failed else str(failed), msg.epoch)
+
+    def failing(self, stage: str, exc: BaseException) -> EndOfStream:
+        """This end, marked as failed in ``stage`` (the end still reaches the next
+        stage, or the run would wait for it forever)."""
+        return EndOfStream(self.stream, self.seq, self.pts_ns, self.reason,
+                           f"{stage}: {exc!r}"[:500], self.epoch)
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What the classify stage says of a clip (an :class:`Event`'s model part)."""
+
+    label: str
+    probs: dict[str, float]
+    aus: dict[str, float] | None
+    label_from_aus: str | None
+    intensity: list[float] | None
+    model: dict[str, Any]
+    latency_ms: dict[str, Any]
+    clip_arrived_unix_ns: int | None = None
+    classified_unix_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A spotted expression of one face track (-> publish; protocol: ``event``).
+
+    Classified (from classify: ``classification`` set, the interval nested under
+    ``interval`` on the wire) or spotting-only (a pipeline whose spot stage feeds
+    publish: no class, ``label`` null, the spotter's interval fields at the top level).
+    ``seq`` numbers the events of a (stream, track) as their clips were numbered."""
+
+    stream: str
+    seq: int
+    pts_ns: int             # the apex
+    track: int
+    span: Span
+    classification: Classification | None = None
+    after_offset_ms: float | None = None
+    spot_emit_unix_ns: int | None = None
+    note: str | None = None
+
+    @property
+    def label(self) -> str | None:
+        return None if self.classification is None else self.classification.label
+
+    def to_message(self) -> Message:
+        c = self.classification
+        if c is None:
+            meta: dict[str, Any] = {**self.span.meta(), "after_offset_ms": self.after_offset_ms,
+                                    "spot_emit_unix_ns": self.spot_emit_unix_ns,
+                                    "label": None, "note": self.note}
+        else:
+            sp = self.span
+            meta = {"label": c.label, "probs": c.probs, "aus": c.aus,
+                    "label_from_aus": c.label_from_aus, "intensity": c.intensity,
+                    "interval": {"onset_ns": sp.onset_ns, "apex_ns": sp.apex_ns,
+                                 "offset_ns": sp.offset_ns},
+                    "kind": sp.kind, "spot_score": sp.score, "spotter": sp.spotter,
+                    "model": c.model, "latency_ms": c.latency_ms,
+                    # Wall clocks along the way, so a subscriber can split an event's
+                    # latency into spot -> classify transport, batching + inference,
+                    # and publishing.
+                    "spot_emit_unix_ns": self.spot_emit_unix_ns,
+                    "clip_arrived_unix_ns": c.clip_arrived_unix_ns,
+                    "classified_unix_ns": c.classified_unix_ns}
+        return Message(wire.EVENT, self.stream, self.seq, self.pts_ns, meta=meta,
+                       track=self.track)
+
+    @classmethod
+    def from_message(cls, msg: Message) -> Event:
+        _expect(msg, wire.EVENT)
+        m = msg.meta
+        interval = _optional_dict(m, "interval", "event")
+        if interval is None:  # spotting-only
+            return cls(msg.stream, msg.seq, msg.pts_ns, _track(msg),
+                       Span.from_meta(m, "event"), None,
+                       _optional_number(m, "after_offset_ms", "event"),
+                       _optional_int(m, "spot_emit_unix_ns", "event"),
+                       _optional_str(m, "note", "event"))
+        span = Span.from_meta({**interval, "score": m.get("spot_score"),
+                               "kind": m.get("kind"), "spotter": m.get("spotter")}, "event")
+        label = _optional_str(m, "label", "event")
+        if label is None:
+            raise WireError("event message: a classified event without a label")
+        c = Classification(label, dict(_optional_dict(m, "probs", "event") or {}),
+                           _optional_dict(m, "aus", "event"),
+                           _optional_str(m, "label_from_aus", "event"),
+                           m.get("intensity"), dict(_optional_dict(m, "model", "event") or {}),
+                           dict(_optional_dict(m, "latency_ms", "event") or {}),
+                           _optional_int(m, "clip_arrived_unix_ns", "event"),
+                           _optional_int(m, "classified_unix_ns", "event"))
+        return cls(msg.stream, msg.seq, msg.pts_ns, _track(msg), span, c,
+                   None, _optional_int(m, "spot_emit_unix_ns", "event"))

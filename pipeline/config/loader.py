@@ -162,8 +162,8 @@ def _describe(err: dict[str, Any], path: list[Any], value: Any, data: Any,
     msg = err["msg"].removeprefix("Value error, ")
     if kind == "union_tag_invalid":
         return f"unknown type {value!r}; expected one of: {err['ctx']['expected_tags']}"
-    if value is None and kind not in ("none_required",):
-        return msg
+    if (value is None and kind not in ("none_required",)) or isinstance(value, dict):
+        return msg  # nothing, or a whole section: the message says what is wrong
     return f"{msg}, got {value!r}"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pipeline.config.topology import Topology
 
@@ -292,18 +292,23 @@ class SpotSettings(StageSettings):
                                   "landmarks (what an annotated video draws; 478 points "
                                   "are most of a record's size and JSON cost)")
 
+    @field_validator("options")
+    @classmethod
+    def _typed_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Checked against the chosen spotter's own keywords and types (an unknown or
+        mistyped option fails here, at load, not when the stage starts)."""
+        spotter = info.data.get("spotter")
+        if spotter is None:  # the spotter key itself was wrong: reported on its own
+            return options
+        from pipeline.spotting.options import check_options
+
+        return check_options(spotter, options)
+
     @model_validator(mode="after")
-    def _learned_options(self) -> SpotSettings:
+    def _model_only_for_learned(self) -> SpotSettings:
         if self.model is not None and self.spotter != "learned":
             raise ValueError(f"model: only the learned spotter takes a model (spotter is "
                              f"{self.spotter!r})")
-        if self.spotter == "learned":
-            from pipeline.spotting.learned import OPTIONS
-
-            unknown = sorted(set(self.options) - set(OPTIONS))
-            if unknown:
-                raise ValueError(f"options: unknown learned spotter option(s) "
-                                 f"{', '.join(unknown)}; expected some of {', '.join(OPTIONS)}")
         return self
 
 

@@ -39,6 +39,7 @@ import zmq
 
 from pipeline.config import PipelineConfig
 from pipeline.errors import WireError
+from pipeline.messages import EndOfStream, Watermark
 from pipeline.runtime import wire
 from pipeline.runtime.control import RUN_ID_ENV, ControlClient, identity, new_run_id
 from pipeline.runtime.frame_ring import FrameRingReader
@@ -343,8 +344,7 @@ class StageRunner:
                 return
             # The end of a stream always reaches the next stage, or the run would wait
             # for it forever; it says the stream failed here and why.
-            outputs = [Message(wire.EOS, msg.stream, msg.seq, msg.pts_ns, epoch=msg.epoch,
-                               meta={**msg.meta, "failed": f"{self.name}: {exc!r}"[:500]})]
+            outputs = [EndOfStream.from_message(msg).failing(self.name, exc).to_message()]
         for out in outputs:
             self.send(out)
 
@@ -359,7 +359,7 @@ class StageRunner:
         if self.out is None:  # the last stage: where a re-read of this stream starts
             self.sctx.progress[msg.stream] = seq
             return
-        self.out.send(Message(wire.WATERMARK, msg.stream, seq, msg.pts_ns, epoch=msg.epoch))
+        self.out.send(Watermark(msg.stream, seq, msg.pts_ns, msg.epoch).to_message())
 
     def _tick(self, stage: Stage) -> None:
         try:
@@ -455,5 +455,4 @@ class StageRunner:
         for sid, st in self.streams.items():
             if not st.ended:
                 seq = max(st.last_seq.values(), default=-1) + 1
-                self.send(Message(wire.EOS, sid, seq, 0, meta={"reason": "stopped"},
-                                  epoch=st.epoch))
+                self.send(EndOfStream(sid, seq, 0, "stopped", epoch=st.epoch).to_message())

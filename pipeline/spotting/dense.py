@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -46,7 +45,6 @@ from pipeline.stages.spot.windowing import interpolation_weights
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "spotter_dense.onnx"
 CLASSES = ("micro", "macro", "none")  # the model's outputs, in order
 CONTRAST_SCALE = 32.0  # grey levels: a window's deviations from its mean, scaled
-OPTIONS = ("model", "threshold", "low", "stride_ms", "gap_ms", "threads", "history_ms")
 
 
 def window_clip(pts_ns: np.ndarray, faces: np.ndarray, end_ns: int, window_ns: int,
@@ -225,10 +223,3 @@ class DenseSpotter(ScoredSpotter):
         self._pending = [iv for iv in self._pending if iv not in ready]
         return limit_lengths(ready, self.limits)
 
-
-def check_options(options: dict[str, Any]) -> None:
-    """Raise ValueError naming an unknown option (the stage prefixes the YAML path)."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ValueError(f"unknown dense spotter option(s) {', '.join(unknown)}; "
-                         f"expected some of {', '.join(OPTIONS)}")

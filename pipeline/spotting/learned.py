@@ -48,11 +48,6 @@ from pipeline.spotting.spotter import ScoredSpotter
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "spotter_learned.onnx"
 """The bundled model (SYNTHETIC-trained, see pipeline/weights/README.md)."""
 
-OPTIONS = ("model", "threshold", "low", "gap_ms", "min_ms", "max_ms", "threads",
-           "history_ms", "batch_ms")
-"""The ``options:`` a spot stage may give the learned spotter."""
-
-
 @dataclass(frozen=True)
 class ModelInfo:
     """What the runtime needs to know of a model (its ``mestream.spotter.*`` metadata)."""
@@ -300,20 +295,13 @@ class LearnedSpotter(ScoredSpotter):
         self._candidates = keep
 
 
-def check_options(options: dict[str, Any]) -> None:
-    """Raise ValueError naming an unknown option (the stage prefixes the YAML path)."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ValueError(f"unknown learned spotter option(s) {', '.join(unknown)}; "
-                         f"expected some of {', '.join(OPTIONS)}")
-
-
 def shared_runner(options: dict[str, Any]) -> tuple[StepRunner, dict[str, Any]]:
     """A runner for a stage's tracks made from its ``options`` (model, threads,
     batch_ms), and the options left for each track's :class:`LearnedSpotter`; checks the
     per-track ones by making a spotter."""
-    check_options(options)
-    opts = dict(options)
+    from pipeline.spotting.options import check_options
+
+    opts = check_options("learned", options)
     runner = StepRunner(opts.pop("model", None), opts.pop("threads", 1),
                         opts.pop("batch_ms", 5.0))
     LearnedSpotter(runner=runner, **opts)

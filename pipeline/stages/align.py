@@ -81,28 +81,29 @@ class AlignStage(Stage[AlignSettings]):
     def process(self, msg: Message) -> Iterable[Message]:
         if msg.kind != wire.FRAME:
             return (msg,)
-        image = msg.buffers["image"]
+        frame = messages.Frame.from_message(msg)
+        image = frame.image
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        st = self._faces_of(msg.stream)
+        st = self._faces_of(frame.stream)
         every = self.settings.tracking.landmark_every
         if every == 1 or st.frames % every == 0 or not st.tracks:
-            st.tracks = tracks = st.tracker.update(image, msg.pts_ns)
+            st.tracks = tracks = st.tracker.update(image, frame.pts_ns)
             for ended in st.tracker.pop_ended():
                 st.aligner.forget(ended)
         else:
             tracks = st.tracks
         st.frames += 1
         if not tracks:
-            self.ctx.metrics.count_drop(msg.stream, "no_face")
+            self.ctx.metrics.count_drop(frame.stream, "no_face")
             return ()
         out = []
         for track in tracks:
-            face = st.aligner.align(track.id, image, track.landmarks, msg.pts_ns,
+            face = st.aligner.align(track.id, image, track.landmarks, frame.pts_ns,
                                     track.det_score)
             q = face.quality
             out.append(messages.Face(
-                msg.stream, msg.seq, msg.pts_ns, track.id, face.face, face.gray, face.eyes,
+                frame.stream, frame.seq, frame.pts_ns, track.id, face.face, face.gray, face.eyes,
                 face.mouth, track.landmarks.points.astype(np.float32),
                 face.transform.astype(np.float32), track.landmarks.scheme,
                 tuple(round(float(v), 1) for v in track.box), int(face.anchor_pts_ns),

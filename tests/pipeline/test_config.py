@@ -3,6 +3,7 @@ the file, line, YAML path, bad value and what was expected."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from hypothesis import given, settings
 
 from bench import fuzz
+from pipeline.config import parse_config
+from pipeline.errors import ConfigError
 from tests.conftest import REPO, mestream
 
 # Pipeline YAMLs (training recipes under configs/train/ have their own schema and tests).
@@ -186,3 +189,39 @@ def test_fuzzed_configs_give_a_config_or_errors_naming_their_path(data) -> None:
     wrong type, unknown keys, deleted keys, and arbitrary YAML-like data never escape
     as anything but a ConfigError whose lines name the YAML path."""
     fuzz.check_config(data)
+
+
+SPOT_BODY = {"version": 1, "name": "t", "sources": {"cam": {"type": "testpattern"}},
+             "stages": {"capture": {"type": "capture"}, "align": {"type": "align"},
+                        "spot": {"type": "spot"},
+                        "publish": {"type": "publish", "bind": "tcp://127.0.0.1:5999"}}}
+
+
+@pytest.mark.parametrize(("spotter", "options", "expected"), [
+    ("flow", {"threshold": "high"},
+     ["p.yaml: stages.spot.options.threshold: Input should be a valid number", "'high'"]),
+    ("flow", {"thresh": 2.0},
+     ["stages.spot.options: unknown flow spotter option(s) thresh", "threshold, top_cells"]),
+    ("dense", {"stride_ms": [1, 2]}, ["stages.spot.options.stride_ms"]),
+    ("lbp", {"block_grid": 2.5}, ["stages.spot.options.block_grid", "integer"]),
+], ids=["wrong-type", "unknown", "dense-type", "lbp-type"])
+def test_a_spotter_option_is_checked_against_that_spotter_at_load(spotter, options,
+                                                                   expected) -> None:
+    body = json.loads(json.dumps(SPOT_BODY))
+    body["stages"]["spot"].update(spotter=spotter, options=options)
+    with pytest.raises(ConfigError) as err:
+        parse_config(body, source="p.yaml")
+    for text in expected:
+        assert text in str(err.value), str(err.value)
+
+
+def test_spotter_options_are_read_from_each_spotters_own_keywords() -> None:
+    body = json.loads(json.dumps(SPOT_BODY))
+    # Coerced to the constructor's types; the dense spotter's max_ms, which its old
+    # hand-kept list of options refused, is one of its keywords.
+    body["stages"]["spot"].update(spotter="flow", options={"threshold": "2.5",
+                                                           "context_ms": [200, 900]})
+    assert parse_config(body).stages["spot"].options == {"threshold": 2.5,
+                                                         "context_ms": (200.0, 900.0)}
+    body["stages"]["spot"].update(spotter="dense", options={"max_ms": 400})
+    assert parse_config(body).stages["spot"].options == {"max_ms": 400.0}

@@ -1,6 +1,6 @@
-"""The typed stage messages: a face and a clip cross the wire unchanged (same buffer
-names and meta keys as docs/protocol.md), and parts that do not make one are refused
-with an error naming what is wrong."""
+"""The typed stage messages: frames, faces, clips, events, watermarks and ends of
+stream cross the wire unchanged (same buffer names and meta keys as docs/protocol.md),
+and parts that do not make one are refused with an error naming what is wrong."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from pipeline.errors import WireError
-from pipeline.messages import Clip, Face, Span
+from pipeline.messages import (
+    Classification,
+    Clip,
+    EndOfStream,
+    Event,
+    Face,
+    Frame,
+    Span,
+    Watermark,
+)
 from pipeline.runtime import wire
 
 
@@ -88,3 +97,51 @@ def test_a_face_with_a_wrong_transform_is_refused() -> None:
     msg.buffers["transform"] = np.eye(3, dtype=np.float32)
     with pytest.raises(WireError, match=r"transform \[3, 3\]"):
         Face.from_message(msg)
+
+
+def test_a_frame_a_watermark_and_an_end_cross_the_wire_unchanged() -> None:
+    image = np.arange(48 * 64 * 3, dtype=np.uint8).reshape(48, 64, 3)
+    frame = Frame.from_message(over_the_wire(Frame("cam", 4, 160, image, 25.0, 2).to_message()))
+    assert (frame.stream, frame.seq, frame.pts_ns, frame.fps, frame.epoch) == (
+        "cam", 4, 160, 25.0, 2)
+    assert np.array_equal(frame.image, image)
+    mark = Watermark.from_message(over_the_wire(Watermark("cam", 10, 400, 1).to_message()))
+    assert mark == Watermark("cam", 10, 400, 1)
+    end = EndOfStream("cam", 75, 2_960, "end-of-file", epoch=1)
+    assert EndOfStream.from_message(over_the_wire(end.to_message())) == end
+    failed = end.failing("spot", ValueError("boom"))
+    back = EndOfStream.from_message(over_the_wire(failed.to_message()))
+    assert back.failed == "spot: ValueError('boom')" and back.reason == "end-of-file"
+
+
+@pytest.mark.parametrize("image", [np.zeros((4, 4, 3), np.float32),
+                                   np.zeros((4, 4, 4), np.uint8),
+                                   np.zeros((0, 4, 3), np.uint8)])
+def test_an_image_that_is_not_a_frame_is_refused(image) -> None:
+    msg = wire.Message(wire.FRAME, "cam", 0, 0, {"image": image})
+    with pytest.raises(WireError, match="frame message: image"):
+        Frame.from_message(msg)
+    with pytest.raises(WireError, match="no 'image' buffer"):
+        Frame.from_message(wire.Message(wire.FRAME, "cam", 0, 0, {"pixels": image}))
+
+
+def test_classified_and_spotting_only_events_keep_their_documented_layouts() -> None:
+    span = Span(1_000, 1_500, 2_000, 0.93, "micro", "learned")
+    c = Classification("negative", {"negative": 0.9, "positive": 0.1}, {"AU4": 0.8},
+                       "negative", None, {"id": "m.onnx"}, {"infer": 2.0}, 7, 8)
+    msg = over_the_wire(Event("cam", 1, 1_500, 0, span, c, spot_emit_unix_ns=6).to_message())
+    assert msg.meta["interval"] == {"onset_ns": 1_000, "apex_ns": 1_500, "offset_ns": 2_000}
+    assert (msg.meta["label"], msg.meta["spot_score"], msg.meta["kind"]) == (
+        "negative", 0.93, "micro")
+    event = Event.from_message(msg)
+    assert event.span == span and event.classification == c and event.label == "negative"
+    only = over_the_wire(Event("cam", 2, 1_500, 0, span, after_offset_ms=400.0,
+                               note="spotting only").to_message())
+    assert only.meta["label"] is None and only.meta["onset_ns"] == 1_000
+    assert Event.from_message(only).classification is None
+    no_label = wire.Message(wire.EVENT, "cam", 1, 0, meta={**msg.meta, "label": None},
+                            track=0)
+    with pytest.raises(WireError, match="without a label"):
+        Event.from_message(no_label)
+    with pytest.raises(WireError, match="expected a event message, got a watermark"):
+        Event.from_message(Watermark("cam", 1, 0).to_message())

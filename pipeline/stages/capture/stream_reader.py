@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline.config import PipelineConfig
 from pipeline.errors import SourceError
-from pipeline.runtime import wire
+from pipeline.messages import EndOfStream, Frame, Watermark
 from pipeline.runtime.metrics import StageMetrics
 from pipeline.runtime.outbox import Outbox
 from pipeline.runtime.recovery import replay_margin, resume_from, watermark_due
@@ -162,8 +162,8 @@ class StreamReader:
         start = rewind_to
         while True:
             end = self._one_pass(last_sent, start)
-            self._put(Message(wire.EOS, self.stream, end.seq, end.pts,
-                              meta={"reason": end.reason}, epoch=self.epoch))
+            self._put(EndOfStream(self.stream, end.seq, end.pts, end.reason,
+                                  epoch=self.epoch).to_message())
             self.log.info("stream %s: end-of-stream after seq %d (%s)", self.stream,
                           end.seq - 1, end.reason)
             with self._lock:  # a re-read asked for while the stream was ending
@@ -218,10 +218,9 @@ class StreamReader:
                                             "hwm" if self.live else "stopped")
                 return
             image, shared = placed
-        msg = Message(wire.FRAME, self.stream, seq, pts, {"image": image},
-                      meta={"fps": fps} if fps else {}, epoch=self.epoch, shared=shared)
+        msg = Frame(self.stream, seq, pts, image, fps, self.epoch, shared).to_message()
         if self._put(msg) and watermark_due(seq, self.every):
-            self._put(Message(wire.WATERMARK, self.stream, seq + 1, pts, epoch=self.epoch))
+            self._put(Watermark(self.stream, seq + 1, pts, self.epoch).to_message())
 
     def _read_file(self, src: Source, start: int) -> PassEnd | Rewind:
         """Lossless replay from ``start``: how it ended, or the re-read that cut it."""

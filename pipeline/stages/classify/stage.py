@@ -193,27 +193,16 @@ class ClassifyStage(Stage[ClassifySettings]):
                     from_aus = rule_class(self.label_set, present_aus(aus))
                 if self.label_source == "aus" and from_aus is not None:
                     label = from_aus
-            meta = {
-                "label": label,
-                "probs": {n: round(float(p), 4) for n, p in zip(names, probs[i], strict=False)},
-                "aus": aus, "label_from_aus": from_aus,
-                "intensity": (None if intensity is None else
-                              [round(float(v), 4) for v in np.atleast_1d(intensity[i])]),
-                "interval": {"onset_ns": m.span.onset_ns, "apex_ns": m.span.apex_ns,
-                             "offset_ns": m.span.offset_ns},
-                "kind": m.span.kind, "spot_score": m.span.score, "spotter": m.span.spotter,
-                "model": self.model_info,
-                "latency_ms": {
-                    "offset_to_clip": m.after_offset_ms,
-                    "batch_wait": round(waited_ms, 2), "infer": round(infer_ms, 2),
-                    "batch_size": len(batch),
-                },
-                # Wall clocks along the way, so a subscriber can split an event's latency
-                # into spot -> classify transport, batching + inference, and publishing.
-                "spot_emit_unix_ns": m.spot_emit_unix_ns,
-                "clip_arrived_unix_ns": pending.arrived_unix_ns,
-                "classified_unix_ns": done_unix_ns,
-            }
-            events.append(Message(wire.EVENT, m.stream, m.seq, m.pts_ns, meta=meta,
-                                  track=m.track))
+            classification = messages.Classification(
+                label, {n: round(float(p), 4) for n, p in zip(names, probs[i], strict=False)},
+                aus, from_aus,
+                (None if intensity is None else
+                 [round(float(v), 4) for v in np.atleast_1d(intensity[i])]),
+                self.model_info,
+                {"offset_to_clip": m.after_offset_ms, "batch_wait": round(waited_ms, 2),
+                 "infer": round(infer_ms, 2), "batch_size": len(batch)},
+                pending.arrived_unix_ns, done_unix_ns)
+            events.append(messages.Event(m.stream, m.seq, m.pts_ns, m.track, m.span,
+                                         classification,
+                                         spot_emit_unix_ns=m.spot_emit_unix_ns).to_message())
         return events

@@ -31,6 +31,7 @@ from typing import Any
 import zmq
 
 from pipeline.config import PublishSettings
+from pipeline.messages import EndOfStream, Event
 from pipeline.runtime import wire
 from pipeline.runtime.sockets import open_socket
 from pipeline.runtime.stage import Stage
@@ -55,11 +56,15 @@ def record_of(msg: Message) -> dict[str, Any]:
     """The JSON object published for one message."""
     base = {"stream": msg.stream, "seq": msg.seq, "pts_ns": msg.pts_ns, "epoch": msg.epoch}
     if msg.kind == wire.EOS:
-        rec = {"type": "end_of_stream", **base, "reason": msg.meta.get("reason", "")}
-        if msg.meta.get("failed"):  # a stage's end-of-stream hook raised (stage.py)
-            rec["failed"] = str(msg.meta["failed"])
+        end = EndOfStream.from_message(msg)
+        rec = {"type": "end_of_stream", **base, "reason": end.reason}
+        if end.failed:  # a stage's end-of-stream hook raised (runtime/runner.py)
+            rec["failed"] = end.failed
         return rec
     if msg.kind == wire.EVENT:
+        # Checked as an Event (a malformed one is dropped and counted); published with
+        # every meta key, so a newer producer's extra fields reach subscribers.
+        Event.from_message(msg)
         return {**msg.meta, "type": "event", **base, "track": msg.track}
     if msg.kind == wire.TRACK:
         return {"type": "track", **base, "track": msg.track, **msg.meta}

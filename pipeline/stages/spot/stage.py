@@ -28,37 +28,23 @@ from pipeline.config import SpotSettings
 from pipeline.runtime import wire
 from pipeline.runtime.stage import Stage
 from pipeline.runtime.wire import Message
+from pipeline.spotting.options import SPOTTER_CLASSES, check_options, spotter_class
 from pipeline.stages.spot.windowing import RESAMPLE_METHOD, ClipWindow
 
 
 def make_spotter(name: str, me_ms: float, options: dict[str, Any],
                  runner: Any = None) -> Any:
-    """The spotter a stage config names (imported here: only spot processes need it).
-    ``runner``: the learned spotter's shared :class:`~pipeline.spotting.learned.StepRunner`
-    (its tracks then wait for the stage to run it; the ``options`` left by
+    """The spotter a stage config names (imported here: only spot processes need it),
+    its ``options`` checked (:mod:`pipeline.spotting.options`). ``runner``: the learned
+    spotter's shared :class:`~pipeline.spotting.learned.StepRunner` (its tracks then
+    wait for the stage to run it; the ``options`` left by
     :func:`~pipeline.spotting.learned.shared_runner`)."""
-    if name == "learned":
-        from pipeline.spotting.learned import LearnedSpotter, check_options
-
-        if runner is not None:
-            return LearnedSpotter(me_ms=me_ms, runner=runner, autorun=False, **options)
-        check_options(options)
-        return LearnedSpotter(me_ms=me_ms, **options)
-    if name == "dense":
-        from pipeline.spotting.dense import DenseSpotter
-        from pipeline.spotting.dense import check_options as check_dense
-
-        check_dense(options)
-        return DenseSpotter(me_ms=me_ms, **options)
-    if name == "lbp":
-        from pipeline.spotting.lbp import LBPChiSquareSpotter
-
-        return LBPChiSquareSpotter(me_ms=me_ms, **options)
-    if name == "flow":
-        from pipeline.spotting.flow import OpticalFlowSpotter
-
-        return OpticalFlowSpotter(me_ms=me_ms, **options)
-    raise ValueError(f"unknown spotter {name!r}")
+    if name not in SPOTTER_CLASSES:
+        raise ValueError(f"unknown spotter {name!r}")
+    cls = spotter_class(name)
+    if runner is not None:
+        return cls(me_ms=me_ms, runner=runner, autorun=False, **options)
+    return cls(me_ms=me_ms, **check_options(name, options))
 
 
 def canonical_points(landmarks: np.ndarray, transform: np.ndarray) -> np.ndarray:
@@ -209,10 +195,10 @@ class SpotStage(Stage[SpotSettings]):
         seq = st.clips
         st.clips += 1
         if not self.emit_clips:
-            meta: dict[str, Any] = {**span.meta(), "after_offset_ms": after_offset_ms,
-                                    "spot_emit_unix_ns": emit_unix_ns, "label": None,
-                                    "note": "spotting only: no classifier"}
-            return Message(wire.EVENT, stream, seq, int(iv.apex_ns), meta=meta, track=track)
+            return messages.Event(stream, seq, int(iv.apex_ns), track, span,
+                                  after_offset_ms=after_offset_ms,
+                                  spot_emit_unix_ns=emit_unix_ns,
+                                  note="spotting only: no classifier").to_message()
         clip = st.window.clip(iv.onset_ns - margin, iv.offset_ns + margin, s.clip_frames)
         if clip is None:
             self.log.warning("stream %s track %d: interval %.0f-%.0f ms left the history "
