@@ -16,14 +16,13 @@ Example:
 
 from __future__ import annotations
 
-import inspect
-import typing
 from functools import cache
 from importlib import import_module
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
-from pydantic.errors import PydanticSchemaGenerationError
+from pydantic import BaseModel
+
+from pipeline.config.keywords import keywords_model
 
 SPOTTER_CLASSES: dict[str, str] = {
     "flow": "pipeline.spotting.flow:OpticalFlowSpotter",
@@ -42,32 +41,8 @@ def spotter_class(name: str) -> type:
 @cache
 def options_model(name: str) -> type[BaseModel]:
     """The pydantic model of spotter ``name``'s options (unknown keys refused)."""
-    init = spotter_class(name).__init__
-    try:
-        hints = typing.get_type_hints(init)
-    except NameError:  # an annotation only a type checker sees: types left unchecked
-        hints = {}
-    fields: dict[str, Any] = {}
-    for param in inspect.signature(init).parameters.values():
-        if param.name in NOT_OPTIONS or param.kind in (param.VAR_KEYWORD,
-                                                        param.VAR_POSITIONAL):
-            continue
-        hint = hints.get(param.name, Any)
-        if not _yaml_settable(hint):
-            continue  # an object only code can pass (the flow spotter's cells, rules)
-        default = ... if param.default is param.empty else param.default
-        fields[param.name] = (hint, default)
-    return create_model(f"{name.title()}SpotterOptions",
-                        __config__=ConfigDict(extra="forbid", protected_namespaces=()),
-                        **fields)
-
-
-def _yaml_settable(hint: Any) -> bool:
-    try:
-        TypeAdapter(hint)
-    except PydanticSchemaGenerationError:
-        return False
-    return True
+    return keywords_model(spotter_class(name).__init__, f"{name.title()}SpotterOptions",
+                          NOT_OPTIONS)
 
 
 def option_names(name: str) -> list[str]:

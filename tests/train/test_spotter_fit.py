@@ -1,4 +1,5 @@
-"""The learned spotter's training recipe: a misspelt key fails with its file, and the focal
+"""The spotter training recipes: a misspelt key or a wrong type fails with its file, line
+and path before any data is read; the shipped ones load; and the focal
 loss (``focal_gamma``) leaves plain weighted BCE unchanged at 0 and shifts weight from the
 ticks the model already gets right to the ones it gets wrong."""
 
@@ -10,8 +11,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pipeline.config import read_yaml  # noqa: E402
-from train.spotter.fit import check_recipe, sequence_loss  # noqa: E402
+from pipeline.errors import ConfigError  # noqa: E402
+from train.spotter.fit import sequence_loss  # noqa: E402
+from train.spotter.recipe import (  # noqa: E402
+    DenseSpotterRecipe,
+    LearnedSpotterRecipe,
+    load_recipe,
+)
 
 RECIPES = sorted([*Path("configs/train/spotter").glob("learned*.yaml"),
                   *Path("lab/spotter/recipes").glob("learned*.yaml")])
@@ -27,14 +33,30 @@ class FixedLogits(torch.nn.Module):
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
-def test_the_shipped_recipes_use_only_known_keys(path: Path) -> None:
-    cfg, _ = read_yaml(path)
-    check_recipe(cfg, path)
+def test_the_shipped_recipes_load(path: Path) -> None:
+    recipe = load_recipe(path, LearnedSpotterRecipe)
+    assert recipe.data and recipe.steps >= 1
 
 
-def test_a_misspelt_recipe_key_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"bad\.yaml: unknown key\(s\) focal_gama"):
-        check_recipe({"model": {}, "focal_gama": 2.0}, tmp_path / "bad.yaml")
+def test_the_shipped_dense_recipe_loads() -> None:
+    recipe = load_recipe(Path("configs/train/spotter/dense.yaml"), DenseSpotterRecipe)
+    assert recipe.class_mix == (0.4, 0.15, 0.45)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("data: [d]\nfocal_gama: 2.0\n", "bad.yaml:2: focal_gama: unknown key 'focal_gama'"),
+    ("data: [d]\nsteps: many\n", "bad.yaml:2: steps: Input should be a valid integer"),
+    ("data: [d]\nmodel:\n  lags: [1, x]\n",
+     "bad.yaml:3: model.lags[1]: Input should be a valid integer"),
+    ("data: [d]\nmodel:\n  hiden: 8\n", "bad.yaml:3: model.hiden: unknown key 'hiden'"),
+    ("steps: 5\n", "bad.yaml:1: data: missing required key 'data'"),
+], ids=["misspelt", "type", "model-type", "model-key", "missing"])
+def test_a_recipe_mistake_names_its_file_line_and_path(tmp_path: Path, text, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_recipe(path, LearnedSpotterRecipe)
+    assert expected in str(err.value).replace(str(tmp_path) + "/", ""), str(err.value)
 
 
 def test_focal_loss_weighs_the_ticks_the_model_gets_wrong() -> None:

@@ -36,10 +36,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from pipeline.spotting.dense import CLASSES, window_clip
 from train.models.stcnn import MicroExpSTCNN
+from train.spotter.recipe import DenseSpotterRecipe, as_dict, load_recipe
 
 MICRO, MACRO, NONE = (CLASSES.index(c) for c in ("micro", "macro", "none"))
 
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, required=True)
     a = ap.parse_args(argv)
-    cfg = yaml.safe_load(a.config.read_text())
+    cfg = as_dict(load_recipe(a.config, DenseSpotterRecipe))  # checked before any data
     train(cfg, Path.cwd())
     return 0
 

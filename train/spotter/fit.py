@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.config import read_yaml
 from train.models.time_contrast import TimeContrastStreamSpotter, ema_contrast
+from train.spotter.recipe import LearnedSpotterRecipe, as_dict, load_recipe
 from train.spotter.ticks import TickTrack, event_ticks, load_dirs
 from train.torch_files import load_torch_file
 
@@ -291,20 +291,6 @@ def train(cfg: dict, base: Path) -> Path:
     return onnx_path
 
 
-RECIPE_KEYS = frozenset({
-    "model", "data", "scenes", "val", "out", "seed", "threads", "steps", "budget_minutes",
-    "eval_every", "batch", "length", "warmup", "lr", "weight_decay", "pos_weight",
-    "macro_weight", "focal_gamma", "event_weights", "flip", "feature_noise"})
-
-
-def check_recipe(cfg: dict, path: Path) -> None:
-    """A misspelt recipe key fails here with its YAML path, not silently as a default."""
-    unknown = sorted(set(cfg) - RECIPE_KEYS)
-    if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)} "
-                         f"(known: {', '.join(sorted(RECIPE_KEYS))})")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="train the learned spotter (SYNTHETIC data)")
     ap.add_argument("--config", type=Path, required=True)
@@ -319,10 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict(ckpt["state_dict"])
         print(export_onnx(model, a.export.with_suffix(".onnx"), {}))
         return 0
-    cfg, _ = read_yaml(a.config)
-    check_recipe(cfg, a.config)
+    recipe = load_recipe(a.config, LearnedSpotterRecipe)  # checked before any data
     if a.steps:
-        cfg["steps"] = a.steps
+        recipe.steps = a.steps
+    cfg = as_dict(recipe)
     # Paths in the recipe are relative to the repository root (where pyproject.toml is).
     root = next((p for p in a.config.resolve().parents if (p / "pyproject.toml").exists()),
                 Path.cwd())
