@@ -2,7 +2,7 @@
 sends) and the config loader (anything a user writes).
 
 Properties (hypothesis generates the cases; both are checked in CI with a few hundred
-cases by tests/pipeline/test_wire.py and test_config.py, and with >= 100,000 each by
+cases by tests/pipeline/runtime/test_wire.py and test_config.py, and with >= 100,000 each by
 ``fuzz_rows`` in the benchmark job):
 
 - ``wire.decode(parts)`` returns a :class:`~pipeline.runtime.wire.Message` or raises

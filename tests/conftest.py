@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+import zmq
 
 from pipeline.runtime.sockets import free_tcp_port
 
@@ -118,6 +119,16 @@ class Run:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+@pytest.fixture
+def zctx() -> Iterator[zmq.Context]:
+    """A ZeroMQ context for a test's own sockets (a peer, a sink, a rogue), destroyed
+    with linger 0 at the end: a failing test that left a socket open or a message
+    queued never hangs the run on it."""
+    ctx = zmq.Context()
+    yield ctx
+    ctx.destroy(linger=0)
 
 
 @pytest.fixture

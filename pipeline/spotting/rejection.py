@@ -41,7 +41,7 @@ EYES = (((159, 145), (158, 153), (160, 144), (33, 133)),
 class RejectionRules:
     blink_ratio: float = 0.6
     """Blink when the EAR drops below this share of the running median (a synthetic blink
-    closes the lids 95 %: EAR falls to < 0.4 of open, tests/synth/test_distractors.py)."""
+    closes the lids 95 %: EAR falls to < 0.4 of open, tests/pipeline/synth/test_distractors.py)."""
     head_ratio: float = 1.5
     """Head motion when rigid flow > this x local flow at the apex."""
     macro_ratio: float = 0.6

@@ -10,7 +10,7 @@ import pytest
 
 from lab.spotter.recall import PlannedMicro, recall_table
 from pipeline.synth.base_faces import BaseFace
-from tests.spotting.conftest import need_media, scripted_micro
+from tests.pipeline.spotting.conftest import need_media, scripted_micro
 from tests.train.test_spotter_canonical import _two_event_scene, astronaut
 from train.spotter.canonical import CanonicalJob, make_scene
 from train.spotter.scenes import planned_micro

@@ -10,7 +10,6 @@ import logging
 import time
 from pathlib import Path
 
-import pytest
 import zmq
 
 from pipeline.client import EventSubscriber
@@ -59,13 +58,6 @@ class PublishRun:
             self.replay.close()
         self.pub.close()
         self.events.close()
-
-
-@pytest.fixture
-def zctx():
-    ctx = zmq.Context()
-    yield ctx
-    ctx.destroy(linger=0)  # a failed test may leave a socket open: never hang on it
 
 
 def first_run(zctx: zmq.Context, port: int, log_dir: Path, sub: EventSubscriber,

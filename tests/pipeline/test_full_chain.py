@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pipeline.client import EventSubscriber
 from tests.conftest import free_port, write_config
-from tests.pipeline.test_capture_publish import collect
-from tests.pipeline.test_classify_stage import model
+from tests.pipeline.stages.test_capture_publish import collect
+from tests.pipeline.stages.test_classify_stage import model
 
 
 def test_capture_align_spot_classify_publish(tmp_path, run_pipeline):

@@ -2,9 +2,9 @@
 zero-byte and truncated videos, wrong-format and oversized files in an image folder,
 wrong fps metadata, huge frames, a source that raises, many faces, and a rogue peer
 sending wrong-version, pickled and oversized messages. (Configs with wrong types and unknown keys:
-tests/pipeline/test_config.py, including its fuzz test; a corrupt and a missing video:
-tests/pipeline/test_capture_publish.py; frames without a face:
-tests/pipeline/test_align_stage.py.)"""
+tests/pipeline/config/test_config.py, including its fuzz test; a corrupt and a missing video:
+tests/pipeline/stages/test_capture_publish.py; frames without a face:
+tests/pipeline/stages/test_align_stage.py.)"""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from pipeline.runtime import wire
 from pipeline.runtime.sockets import open_socket
 from pipeline.runtime.wire import Message
 from tests.conftest import GRID, REPO, grid_clip, mestream, write_config
-from tests.pipeline.test_capture_publish import collect, write_video
+from tests.pipeline.stages.test_capture_publish import collect, write_video
 from tests.reliability.test_replay import free_port_pair
 
 
@@ -144,7 +144,7 @@ def test_many_faces_in_a_frame_are_capped_at_max_faces(tmp_path, run_pipeline):
     assert "failed" not in run.log
 
 
-def test_a_rogue_peer_cannot_crash_a_stage(tmp_path):
+def test_a_rogue_peer_cannot_crash_a_stage(tmp_path, zctx):
     """Wrong protocol versions, a pickle where the header belongs, an oversized header,
     buffers that lie about their size, unknown kinds, well-formed messages of 2,000
     invented stream ids (before: each got state and a metrics label of its own): each
@@ -179,28 +179,24 @@ def test_a_rogue_peer_cannot_crash_a_stage(tmp_path):
                                   if kind == wire.FRAME else {}))
               for i in range(1000) for kind in (wire.FRAME, wire.EOS)]
     log = (tmp_path / "stage.log").open("w")
-    ctx = zmq.Context()
     with EventSubscriber(f"tcp://127.0.0.1:{port}", timeout_s=30) as sub:
         proc = subprocess.Popen(mestream("stage", "publish", "--config", str(config)),
                                 cwd=REPO, stderr=log)
-        try:
-            with open_socket(ctx, zmq.DEALER, inp, bind=False, linger_ms=0) as peer, \
-                    open_socket(ctx, zmq.DEALER, f"tcp://127.0.0.1:{port + 1}", bind=False,
-                                linger_ms=0) as replay:
-                for parts in [good[0], *rogue, *[rogue[0]] * 1000, *forged, good[1]]:
-                    peer.send_multipart(parts)
-                replay.send(b"\x80 not json")
-                assert replay.poll(30_000, zmq.POLLIN), "no reply to a bad replay request"
-                error = json.loads(replay.recv())
-                replay.send(json.dumps({"v": 1, "type": "replay", "from_seq": 0}).encode())
-                assert replay.poll(30_000, zmq.POLLIN)
-                answer = replay.recv_multipart()
-                peer.send_multipart(good[2])
-                peer.send_multipart(wire.encode(Message(wire.EOS, "cam", 3, 3)))
-                assert peer.poll(30_000, zmq.POLLIN), "no ack: the stage died"
-            records = list(sub.until_end(["cam"]))
-        finally:
-            ctx.term()
+        with open_socket(zctx, zmq.DEALER, inp, bind=False, linger_ms=0) as peer, \
+                open_socket(zctx, zmq.DEALER, f"tcp://127.0.0.1:{port + 1}", bind=False,
+                            linger_ms=0) as replay:
+            for parts in [good[0], *rogue, *[rogue[0]] * 1000, *forged, good[1]]:
+                peer.send_multipart(parts)
+            replay.send(b"\x80 not json")
+            assert replay.poll(30_000, zmq.POLLIN), "no reply to a bad replay request"
+            error = json.loads(replay.recv())
+            replay.send(json.dumps({"v": 1, "type": "replay", "from_seq": 0}).encode())
+            assert replay.poll(30_000, zmq.POLLIN)
+            answer = replay.recv_multipart()
+            peer.send_multipart(good[2])
+            peer.send_multipart(wire.encode(Message(wire.EOS, "cam", 3, 3)))
+            assert peer.poll(30_000, zmq.POLLIN), "no ack: the stage died"
+        records = list(sub.until_end(["cam"]))
         assert proc.wait(timeout=30) == 0
     log.close()
     assert error["type"] == "error" and "not a JSON object" in error["error"]
@@ -217,7 +213,7 @@ def test_a_rogue_peer_cannot_crash_a_stage(tmp_path):
     assert "fake-" not in text.split("not one of this stage's sources (2000 so far)")[-1]
 
 
-def test_a_peer_sending_huge_messages_is_cut_off_and_the_stage_carries_on(tmp_path):
+def test_a_peer_sending_huge_messages_is_cut_off_and_the_stage_carries_on(tmp_path, zctx):
     """Before: three 108 MB frames from any local process were taken in. Now a message
     over transport.max_message_bytes disconnects its sender before it is buffered; a
     well-behaved sender's stream still arrives whole."""
@@ -235,23 +231,19 @@ def test_a_peer_sending_huge_messages_is_cut_off_and_the_stage_carries_on(tmp_pa
                                {"image": np.zeros((1024, 1024, 3), np.uint8)}))
     small = np.zeros((8, 8, 3), np.uint8)
     log = (tmp_path / "stage.log").open("w")
-    ctx = zmq.Context()
     with EventSubscriber(f"tcp://127.0.0.1:{port}", timeout_s=30) as sub:
         proc = subprocess.Popen(mestream("stage", "publish", "--config", str(config)),
                                 cwd=REPO, stderr=log)
-        try:
-            with open_socket(ctx, zmq.DEALER, inp, bind=False, linger_ms=0) as rogue, \
-                    open_socket(ctx, zmq.DEALER, inp, bind=False, linger_ms=0) as peer:
-                for _ in range(3):
-                    rogue.send_multipart(huge)
-                for seq in range(3):
-                    peer.send_multipart(wire.encode(Message(wire.FRAME, "cam", seq, seq,
-                                                            {"image": small})))
-                peer.send_multipart(wire.encode(Message(wire.EOS, "cam", 3, 3)))
-                assert peer.poll(30_000, zmq.POLLIN), "no ack: the stage died"
-            records = list(sub.until_end(["cam"]))
-        finally:
-            ctx.term()
+        with open_socket(zctx, zmq.DEALER, inp, bind=False, linger_ms=0) as rogue, \
+                open_socket(zctx, zmq.DEALER, inp, bind=False, linger_ms=0) as peer:
+            for _ in range(3):
+                rogue.send_multipart(huge)
+            for seq in range(3):
+                peer.send_multipart(wire.encode(Message(wire.FRAME, "cam", seq, seq,
+                                                        {"image": small})))
+            peer.send_multipart(wire.encode(Message(wire.EOS, "cam", 3, 3)))
+            assert peer.poll(30_000, zmq.POLLIN), "no ack: the stage died"
+        records = list(sub.until_end(["cam"]))
         assert proc.wait(timeout=30) == 0
     log.close()
     assert [(r["stream"], r["seq"]) for r in records] == [("cam", s) for s in range(4)]

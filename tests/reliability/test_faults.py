@@ -8,7 +8,7 @@ stage (capture re-reads the stream from the last stage's watermark as a new epoc
 publish drops what it had already published).
 
 A network stream that dies and comes back is tested in
-tests/pipeline/test_network_source.py (test_a_dead_stream_is_reopened...)."""
+tests/pipeline/sources/test_network_source.py (test_a_dead_stream_is_reopened...)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import signal
 
 from pipeline.client import EventSubscriber
 from tests.conftest import GRID, grid_clip, wait_until, write_config
-from tests.pipeline.test_capture_publish import write_video
-from tests.pipeline.test_classify_stage import model
+from tests.pipeline.stages.test_capture_publish import write_video
+from tests.pipeline.stages.test_classify_stage import model
 from tests.reliability.test_replay import free_port_pair, pattern_pipeline
 
 RESTART = re.compile(r"(\S+) restarted: ready ([\d.]+)s after its crash")
@@ -277,7 +277,7 @@ def test_a_new_run_starts_at_once_after_its_supervisor_was_killed(tmp_path, run_
     assert "restarting" not in second.log
 
 
-def test_control_messages_from_another_process_are_ignored(tmp_path, run_pipeline):
+def test_control_messages_from_another_process_are_ignored(tmp_path, run_pipeline, zctx):
     """What an orphan of an earlier run does: its control socket, named like a stage
     (``publish.0``), reconnects to the new supervisor before the new stage does and
     sends "done" and "drained". Before: the supervisor took them as its own stage's
@@ -293,10 +293,9 @@ def test_control_messages_from_another_process_are_ignored(tmp_path, run_pipelin
     config = pattern_config(tmp_path, port, 150, "t-forged-control",
                             stop_timeout_s=1.0)  # a stage "done" this long is killed
     endpoint = load_config(config).control_endpoint()
-    ctx = zmq.Context()
     forgers = []
     for ident in (b"publish.0", f"publish.0@{os.getpid()}".encode()):
-        forger = ctx.socket(zmq.DEALER)
+        forger = zctx.socket(zmq.DEALER)
         forger.setsockopt(zmq.IDENTITY, ident)
         forger.setsockopt(zmq.LINGER, 0)
         forger.connect(endpoint)  # queued until the supervisor binds: it connects first
@@ -312,7 +311,6 @@ def test_control_messages_from_another_process_are_ignored(tmp_path, run_pipelin
     finally:
         for forger in forgers:
             forger.close()
-        ctx.term()
     assert [r["seq"] for r in records] == list(range(151))
     assert "control message(s) from a process not started by this run" in run.log
     assert "killing" not in run.log

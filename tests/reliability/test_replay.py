@@ -121,7 +121,7 @@ def test_a_full_disk_keeps_live_publishing_and_says_so(tmp_path, run_pipeline):
 
 
 def test_a_subscriber_that_never_reads_is_counted_and_the_others_miss_nothing(tmp_path,
-                                                                              run_pipeline):
+                                                                              run_pipeline, zctx):
     """Before: ZeroMQ dropped records to a slow subscriber silently. Now each record a
     full subscriber could not take is counted (drop reason subscriber_hwm) and logged,
     and a replaying subscriber still gets every record once."""
@@ -133,8 +133,7 @@ def test_a_subscriber_that_never_reads_is_counted_and_the_others_miss_nothing(tm
     body["sources"]["cam"]["realtime"] = False
     body["stages"]["publish"].update(wait_subscribers=2, hwm=10)
     config.write_text(yaml.safe_dump(body, sort_keys=False))
-    ctx = zmq.Context()
-    stuck = ctx.socket(zmq.SUB)  # subscribes, then never reads
+    stuck = zctx.socket(zmq.SUB)  # subscribes, then never reads
     stuck.setsockopt(zmq.RCVHWM, 10)
     stuck.setsockopt(zmq.RCVBUF, 4096)
     stuck.setsockopt(zmq.SUBSCRIBE, b"")
@@ -146,7 +145,6 @@ def test_a_subscriber_that_never_reads_is_counted_and_the_others_miss_nothing(tm
         assert run.wait(120) == 0, run.log
     finally:
         stuck.close(linger=0)
-        ctx.term()
     assert [r["seq"] for r in records] == list(range(20001))
     assert sub.lost == 0
     assert "not sent live: a subscriber is 10 records behind" in run.log

@@ -20,7 +20,7 @@ from pipeline.runtime.keys import CurveKeys
 from pipeline.runtime.sockets import open_socket
 from pipeline.runtime.wire import Message
 from tests.conftest import REPO, free_port, mestream, write_config
-from tests.pipeline.test_config import GOOD, validate
+from tests.pipeline.config.test_config import GOOD, validate
 from tests.reliability.test_replay import free_port_pair
 
 
@@ -54,7 +54,7 @@ def test_tcp_off_loopback_without_curve_is_a_config_error(tmp_path):
     assert out.returncode == 2 and "transport.host" in out.stderr
 
 
-def test_only_authorised_peers_get_through(tmp_path, run_pipeline):
+def test_only_authorised_peers_get_through(tmp_path, run_pipeline, zctx):
     """A whole pipeline on tcp with CURVE (stage links, control, publish, replay): the
     authorised subscriber gets every record; a subscriber with its own, unauthorised
     key pair and one without CURVE get nothing; a rogue sender with an unauthorised
@@ -79,11 +79,10 @@ def test_only_authorised_peers_get_through(tmp_path, run_pipeline):
     rogue = CurveKeys.client(k / "server.key", k / "rogue.key_secret")
     endpoint = f"tcp://127.0.0.1:{port}"
     inp = load_config(config).input_endpoint("publish")
-    ctx = zmq.Context()
     with EventSubscriber(endpoint, timeout_s=60, curve=good) as sub, \
             EventSubscriber(endpoint, curve=rogue) as bad, \
             EventSubscriber(endpoint) as plain, \
-            open_socket(ctx, zmq.DEALER, inp, bind=False, linger_ms=0, curve=rogue) as inject:
+            open_socket(zctx, zmq.DEALER, inp, bind=False, linger_ms=0, curve=rogue) as inject:
         run = run_pipeline(config)
         image = np.zeros((8, 8, 3), np.uint8)
         inject.send_multipart(wire.encode(Message(wire.FRAME, "cam", 1000, 0,
@@ -91,7 +90,6 @@ def test_only_authorised_peers_get_through(tmp_path, run_pipeline):
         records = list(sub.until_end(["cam"]))
         assert run.wait(60) == 0, run.log
         assert bad.receive(0.2) is None and plain.receive(0.2) is None
-    ctx.term()
     assert [r["seq"] for r in records] == list(range(31)), "nothing injected, nothing lost"
     assert "refused a CURVE client" in run.log
     rogue_public, _ = zmq.auth.load_certificate(k / "rogue.key")

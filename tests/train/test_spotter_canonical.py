@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.spotting.learned_ticks import TickSampler
 from pipeline.synth.base_faces import BaseFace
-from tests.spotting.conftest import ASTRONAUT, need_media, scripted_micro
+from tests.pipeline.spotting.conftest import ASTRONAUT, need_media, scripted_micro
 from train.spotter.canonical import (
     CanonicalJob,
     cache_canonical,

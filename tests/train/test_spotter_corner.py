@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.spotting.face_frame import FaceFrame
 from pipeline.spotting.learned import LearnedSpotter
-from tests.spotting.conftest import need_media, scripted_micro
+from tests.pipeline.spotting.conftest import need_media, scripted_micro
 
 torch = pytest.importorskip("torch")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.synth.layouts import write_casme2
-from tests.synth_layouts.fakes import clip, event
+from tests.pipeline.synth_layouts.fakes import clip, event
 from tests.train.datasets.sheets import excel_row, set_cell
 from train.datasets import DatasetError, read_casme2, read_dataset
 

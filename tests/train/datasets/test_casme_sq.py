@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.synth.layouts import write_casme_sq
-from tests.synth_layouts.fakes import clip, event
+from tests.pipeline.synth_layouts.fakes import clip, event
 from tests.train.datasets.sheets import excel_row, set_cell
 from train.datasets import (
     PAPER1_CASME_SQ_LABELS,

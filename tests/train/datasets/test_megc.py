@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.synth.layouts import write_casme2, write_samm, write_smic_hs
-from tests.synth_layouts.fakes import clip, event
+from tests.pipeline.synth_layouts.fakes import clip, event
 from train.datasets import (
     MEGC_LABEL_IDS,
     PAPER1_SMIC_LABELS,

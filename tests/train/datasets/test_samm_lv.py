@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.synth.layouts import write_samm_lv
-from tests.synth_layouts.fakes import clip, event
+from tests.pipeline.synth_layouts.fakes import clip, event
 from tests.train.datasets.sheets import excel_row, set_cell
 from train.datasets import DatasetError, long_videos, read_samm_lv
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.synth.layouts import write_smic_hs
-from tests.synth_layouts.fakes import clip, event
+from tests.pipeline.synth_layouts.fakes import clip, event
 from train.datasets import DatasetError, read_dataset, read_smic, read_smic_hs
 
 FPS = 100.0
