@@ -73,12 +73,13 @@ class FaceAligner:
     - ``"one_euro"`` (default): a 1 euro filter on (face centre, log scale, angle), all in
       canonical pixels (log scale and angle times S/2, i.e. the motion they cause at the face
       edge). Defaults ``min_cutoff_hz=0.3``, ``beta=0.3``, ``d_cutoff_hz=1``, chosen on
-      measurements at S=128, 25 fps: on a still face with sensor noise (astronaut, MediaPipe,
-      tests/pipeline/faces/test_stabilisation.py) the transform jitter is about 0.02 px against 0.08 px
-      unfiltered; a 6 px step of the head is followed to within 0.1 px after 2 frames, and a
-      head moving at 40 canonical px/s lags by about 0.4 px (with beta=0.1: 4 frames and
-      1 px; with min_cutoff_hz=1, beta=0.05: 0.02 px jitter but 1.3 px lag). A jump larger
-      than S/8 (a re-acquired face) resets the filter instead of gliding.
+      measurements at S=128, 25 fps: on a still face with sensor noise (astronaut,
+      MediaPipe, tests/pipeline/faces/test_stabilisation.py) the transform jitter is about
+      0.02 px against 0.08 px unfiltered; a 6 px step of the head is followed to within
+      0.1 px after 2 frames, and a head moving at 40 canonical px/s lags by about 0.4 px
+      (with beta=0.1: 4 frames and 1 px; with min_cutoff_hz=1, beta=0.05: 0.02 px jitter
+      but 1.3 px lag). A jump larger than S/8 (a re-acquired face) resets the filter
+      instead of gliding.
     - ``"hold"``: keep the transform of an anchor frame, the way ME datasets align a whole
       clip to its first frame, until ``hold_ms`` of pts have passed or the stable points,
       mapped by the held transform, have moved more than ``max_drift_px`` (canonical px,

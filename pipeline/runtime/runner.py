@@ -11,7 +11,7 @@ finishing stage waits for the acks of those it sent before closing), epochs and
 watermarks (below), SIGTERM/SIGINT (finish the message in hand, send end-of-stream
 downstream, close, exit 0), and the counters. A stage that reads no socket (capture)
 sets ``has_input = False`` and starts its own producer threads in ``start``; the runner
-sends what they queue in the stage's outboxes (:meth:`StageRunner._pump`).
+sends what they queue in the stage's outboxes (:mod:`pipeline.runtime.producer_pump`).
 
 Epochs and watermarks are how a restarted middle stage loses nothing: capture sends a
 ``watermark`` every ``transport.watermark_every`` frames; each stage passes it on,
@@ -46,14 +46,13 @@ from pipeline.runtime.frame_ring import FrameRingReader
 from pipeline.runtime.keys import secure_process
 from pipeline.runtime.links import POLL_MS, SEND_GIVE_UP_S, Output, Sender
 from pipeline.runtime.metrics import StageMetrics, summary_line
+from pipeline.runtime.producer_pump import ProducerPump
 from pipeline.runtime.recovery import STREAM_ENDED, EpochStep, epoch_step, passed_watermark
 from pipeline.runtime.stage import Stage, StageContext, StreamState
 from pipeline.runtime.wire import Message
 
 log = logging.getLogger(__name__)
 
-PUMP_BURST = 4  # a producer's messages sent per stream in turn (fairness across streams)
-FULL_LINK_POLL_MS = 5  # how long a producer waits on full links before looking again
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
@@ -164,6 +163,9 @@ class StageRunner:
         log.info("%s running (pid %d)", identity(self.name, self.replica), os.getpid())
         sctx.epochs = {k: int(v) for k, v in go.get("epochs", {}).items()}
         stage.start({k: int(v) for k, v in go.get("resume", {}).items()})
+        pump = None if inp is not None else ProducerPump(self.out, self.metrics,
+                                                         sctx.progress,
+                                                         cfg.transport.ack_timeout_s)
         drained_sent = False
         while not self.stop.is_set():
             self._heartbeat(control)
@@ -172,8 +174,9 @@ class StageRunner:
             if self.released:
                 break
             if inp is None:
-                self._pump(stage)
-                done = stage.finished() and not self._awaiting_acks()
+                assert pump is not None
+                pump.pump(stage)
+                done = stage.finished() and not pump.awaiting_acks()
                 if done and not control.supervised:
                     break
                 if done and not drained_sent:
@@ -200,7 +203,8 @@ class StageRunner:
         finished = not self.stop.is_set()
         if not finished and inp is None:
             stage.stop_reading(SEND_GIVE_UP_S)  # each stream's end queued
-            self._flush_produced(stage)
+            assert pump is not None
+            pump.flush(stage)
         elif not finished and self.out is not None:
             self._end_open_streams()
         if self.out is not None:
@@ -329,7 +333,7 @@ class StageRunner:
                 outputs = list(stage.process(msg))
         except Exception as exc:
             if isinstance(exc, WireError) and msg.kind != wire.EOS:
-                # Its parts decoded but do not make its kind (pipeline/messages.py): a
+                # Its parts decoded but do not make its kind (pipeline/messages/): a
                 # malformed message like any other, counted and logged at a rate.
                 self.metrics.count_drop(msg.stream, "malformed")
                 self.malformed += 1
@@ -385,71 +389,6 @@ class StageRunner:
             self.metrics.count_out(msg.stream)
         else:
             self.metrics.count_drop(msg.stream, "hwm")
-
-    # -- a producer's output (capture: stages with no input) ----------------------------
-    def _pump(self, stage: Stage) -> None:
-        """Send what the producer's threads queued: a few of each stream's messages in
-        turn, never waiting on a full link (the streams of the other links go on);
-        with nothing sent, wait for a full link to drain or for a new message."""
-        if self.out is None:
-            stage.wait_ready(POLL_MS / 1000)
-            return
-        full: list[Sender] = []
-        sent = 0
-        for sid, box in stage.outboxes().items():
-            sender = self.out.sender_for(sid)
-            if any(sender is f for f in full):
-                continue
-            for _ in range(PUMP_BURST):
-                msg = box.peek()
-                if msg is None:
-                    break
-                if not sender.try_send(msg):
-                    full.append(sender)
-                    break
-                box.pop(msg)
-                sent += 1
-                if msg.kind == wire.FRAME:
-                    self.metrics.count_out(msg.stream)
-                    self.sctx.progress[msg.stream] = msg.seq  # a restart resumes here
-        if sent:
-            return
-        if full:  # briefly: another stream may meanwhile queue for a free link
-            poller = zmq.Poller()
-            for sender in full:
-                poller.register(sender.sock, zmq.POLLOUT)
-            poller.poll(FULL_LINK_POLL_MS)
-        else:
-            stage.wait_ready(POLL_MS / 1000)
-
-    def _awaiting_acks(self) -> bool:
-        """Whether an end-of-stream the producer sent still awaits its ack (read and
-        resent here); one waiting longer than ``transport.ack_timeout_s`` is given up:
-        the next stage is gone or wedged."""
-        if self.out is None:
-            return False
-        self.out.service()
-        timeout = self.config.transport.ack_timeout_s
-        for sender in self.out.senders:
-            for sid in sender.give_up_acks(timeout):
-                self.metrics.count_error(sid)
-                log.warning("stream %s: the next stage did not acknowledge its end within "
-                            "%.0fs; its last frames may be lost", sid, timeout)
-        return self.out.unacked
-
-    def _flush_produced(self, stage: Stage) -> None:
-        """After a stop: send what the producer still holds (its streams' ends last),
-        for up to SEND_GIVE_UP_S; frames left after that are counted as dropped."""
-        deadline = time.monotonic() + SEND_GIVE_UP_S
-        boxes = stage.outboxes()
-        while self.out is not None and any(box.peek() is not None for box in boxes.values()):
-            if time.monotonic() > deadline:
-                for sid, box in boxes.items():
-                    for msg in box.clear():
-                        if msg.kind == wire.FRAME:
-                            self.metrics.count_drop(sid, "stopped")
-                break
-            self._pump(stage)
 
     def _end_open_streams(self) -> None:
         for sid, st in self.streams.items():

@@ -34,6 +34,9 @@ starting at or before N and reads on.
   ``"durable": false``, and every later record tries again; the first success after a
   failure is logged too.
 
+Why one module over 400 lines: the segment files, their names, the torn-line and damage
+rules, and the writer and reader that must agree on them byte for byte.
+
 Example:
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp())
