@@ -27,7 +27,7 @@ from typing import Any
 
 from mestream.record_line import record_line
 from pipeline.config import PipelineConfig, check_paths, load_config
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, command_exit
 
 log = logging.getLogger("mestream")
 
@@ -340,21 +340,14 @@ def main(argv: list[str] | None = None) -> int:
     # only its own subcommand: skip importing the others.
     first = (sys.argv[1:] if argv is None else argv)[:1]
     args = build_parser(extras=first != ["stage"]).parse_args(argv)
-    try:
-        if args.verbose or args.command == "stage":
-            return args.func(args)   # a stage's stderr is filtered by its supervisor
-        from pipeline.native_log import native_noise_dropped
+    if args.verbose or args.command == "stage":
+        return command_exit(lambda: args.func(args))  # a stage's stderr: its supervisor's
+    from pipeline.native_log import native_noise_dropped
 
-        # MediaPipe / TF Lite write info lines straight to fd 2 (no switch turns them
-        # off): dropped unless --verbose (pipeline/native_log.py).
-        with native_noise_dropped():
-            return args.func(args)
-    except ConfigError as exc:
-        for line in exc.errors:
-            print(f"error: {line}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    # MediaPipe / TF Lite write info lines straight to fd 2 (no switch turns them off):
+    # dropped unless --verbose (pipeline/native_log.py).
+    with native_noise_dropped():
+        return command_exit(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class MestreamError(Exception):
     """Base class of mestream's own errors."""
@@ -22,3 +25,16 @@ class WireError(MestreamError):
 
 class SourceError(MestreamError):
     """A video source could not be opened or read."""
+
+
+def command_exit(run: Callable[[], int]) -> int:
+    """How a command line ends: ``run()``'s code; a ConfigError printed one line per
+    problem, exit 2; Ctrl-C, exit 130 (no traceback for either)."""
+    try:
+        return run()
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

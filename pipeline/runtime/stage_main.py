@@ -12,7 +12,7 @@ import os
 import sys
 
 from pipeline.config import PipelineConfig, load_config
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, command_exit
 from pipeline.runtime.control import EXIT_NOT_RETRYABLE
 
 
@@ -120,14 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_stage_arguments(p)
     args = p.parse_args(argv)
-    try:
-        return run_stage(args)
-    except ConfigError as exc:
-        for line in exc.errors:
-            print(f"error: {line}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return command_exit(lambda: run_stage(args))
 
 
 if __name__ == "__main__":
