@@ -18,12 +18,14 @@ import zmq
 from pipeline.runtime import wire
 from pipeline.runtime.links import POLL_MS, SEND_GIVE_UP_S, Output, Sender
 from pipeline.runtime.metrics import StageMetrics
+from pipeline.runtime.outbox import Outbox
 from pipeline.runtime.stage import Stage
 
 log = logging.getLogger(__name__)
 
 PUMP_BURST = 4  # a producer's messages sent per stream in turn
 FULL_LINK_POLL_MS = 5  # how long to wait on full links before looking again
+PUMP_SLICE_S = 0.02  # sending without a break (heartbeats and commands wait this long)
 
 
 class ProducerPump:
@@ -37,14 +39,35 @@ class ProducerPump:
         self.ack_timeout_s = ack_timeout_s
 
     def pump(self, stage: Stage) -> None:
-        """Send what the producer's threads queued; with nothing sent, wait for a full
-        link to drain or for a new message."""
+        """Send what the producer's threads queue, for up to PUMP_SLICE_S (then the
+        runner's loop has its turn: heartbeats, commands); with nothing sent, wait for a
+        full link to drain or for a new message."""
         if self.out is None:
             stage.wait_ready(POLL_MS / 1000)
             return
+        boxes = stage.outboxes()
+        end = time.monotonic() + PUMP_SLICE_S
+        while True:
+            sent, full = self._round(boxes)
+            if not sent:
+                break
+            if time.monotonic() > end:
+                return
+        if full:  # briefly: another stream may meanwhile queue for a free link
+            poller = zmq.Poller()
+            for sender in full:
+                poller.register(sender.sock, zmq.POLLOUT)
+            poller.poll(FULL_LINK_POLL_MS)
+        else:
+            stage.wait_ready(POLL_MS / 1000)
+
+    def _round(self, boxes: dict[str, Outbox]) -> tuple[int, list[Sender]]:
+        """One turn over the streams: a few of each one's messages, skipping those whose
+        link is full. Returns how many were sent and the full links."""
+        assert self.out is not None
         full: list[Sender] = []
         sent = 0
-        for sid, box in stage.outboxes().items():
+        for sid, box in boxes.items():
             sender = self.out.sender_for(sid)
             if any(sender is f for f in full):
                 continue
@@ -60,15 +83,7 @@ class ProducerPump:
                 if msg.kind == wire.FRAME:
                     self.metrics.count_out(msg.stream)
                     self.progress[msg.stream] = msg.seq
-        if sent:
-            return
-        if full:  # briefly: another stream may meanwhile queue for a free link
-            poller = zmq.Poller()
-            for sender in full:
-                poller.register(sender.sock, zmq.POLLOUT)
-            poller.poll(FULL_LINK_POLL_MS)
-        else:
-            stage.wait_ready(POLL_MS / 1000)
+        return sent, full
 
     def awaiting_acks(self) -> bool:
         """Whether an end-of-stream sent still awaits its ack (read and resent here);

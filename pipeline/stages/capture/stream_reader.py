@@ -32,7 +32,7 @@ from pipeline.runtime.wire import Message
 from pipeline.sources import BadFrame, Source, open_source
 from pipeline.stages.capture.frame_slots import FrameSlots, Shared, ring_wanted
 
-FILE_OUTBOX = 2  # frames a file stream queues for the runner (each holds a ring slot)
+FILE_OUTBOX = 4  # frames a file stream queues for the runner (each holds a ring slot)
 RING_POLL_S = 0.0005  # how often a reader looks again for a ring slot the next stage holds
 
 
