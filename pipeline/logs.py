@@ -1,4 +1,5 @@
-"""Logging set-up for the CLI and stage processes: one line per record, text or JSON."""
+"""Logging set-up for the CLI and stage processes: one line per record, text or JSON;
+and the rate at which a repeated warning is logged."""
 
 from __future__ import annotations
 
@@ -30,3 +31,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text", who: str = "mestre
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def worth_logging(count: int) -> bool:
+    """Whether the ``count``-th of a kind of dropped message is logged: a flood of junk
+    must not flood the log, so the first 10, then every 1000th (with the count)."""
+    return count <= 10 or count % 1000 == 0

@@ -213,13 +213,25 @@ class Tracking(Node):
     """Which faces become tracks, and for how long."""
 
     detect_every: int = Field(5, ge=1, le=1000, description="run the face detector on "
-                              "every k-th frame; landmarks track the faces in between")
-    max_faces: int = Field(1, ge=1, le=32, description="faces tracked per stream, "
+                              "every k-th frame while fewer than max_faces faces are "
+                              "tracked; landmarks track the faces in between")
+    detector: Literal["short", "full"] = Field(
+        "short", description="mediapipe backend: BlazeFace short range (faces within "
+        "about 2 m, the faster) or full range (about 5 m: room cameras, smaller faces)")
+    detect_tiles: Literal["auto", "off"] | Annotated[int, Field(ge=64, le=8192)] = Field(
+        "auto", description="also run the detector on overlapping square tiles: auto: "
+        "squares of the short side for frames wider than 3:2 (a wide or multi-person "
+        "shot); a side in pixels: tiles of that side on any frame (small faces in large "
+        "frames, one detector call per tile); off: the whole frame only")
+    max_faces: int = Field(4, ge=1, le=32, description="faces tracked per stream, "
                            "largest first")
     max_absence_ms: float = Field(1000.0, gt=0, description="a track not seen for this "
                                   "long ends; a face found sooner near it keeps its id")
     min_score: float = Field(0.5, ge=0, le=1, description="detection confidence")
-    min_face_px: int = Field(32, ge=8, description="smaller faces are ignored")
+    min_face_px: int = Field(
+        64, ge=8, description="a face whose detected box is smaller (px) is not tracked: "
+        "counted as dropped{reason=face_too_small} and logged, since micro-expressions "
+        "(1-3 px on a 128 px face) are below a pixel at that size")
     landmark_every: int = Field(1, ge=1, le=10, description="locate landmarks on every "
                                 "k-th frame only; frames in between reuse them (with "
                                 "alignment.stabilise: hold the transform is held anyway); "
@@ -256,6 +268,13 @@ class AlignSettings(StageSettings):
         "retinaface: RetinaFace-MobileNet0.25, 5 points, on ONNX Runtime (MIT)")
     tracking: Tracking = Tracking()
     alignment: Alignment = Alignment()
+
+    @model_validator(mode="after")
+    def _detector_range(self) -> AlignSettings:
+        if self.backend != "mediapipe" and self.tracking.detector != "short":
+            raise ValueError(f"tracking.detector: {self.tracking.detector!r} is a mediapipe "
+                             f"detector; the {self.backend} backend has one detector")
+        return self
 
 
 class SpotSettings(StageSettings):

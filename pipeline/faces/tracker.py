@@ -23,6 +23,7 @@ import numpy as np
 
 from pipeline.faces.backend import FaceBackend, FaceLandmarker
 from pipeline.faces.canonical import face_box
+from pipeline.faces.tiled_detection import TiledDetector, TileSetting
 from pipeline.faces.types import Detection, Landmarks
 
 
@@ -103,7 +104,12 @@ def _area(box: np.ndarray) -> float:
 class FaceTracker:
     """Tracks up to ``max_faces`` faces in one stream.
 
-    - Detections below ``min_score`` or smaller than ``min_face_px`` (box side) are ignored.
+    - Detections below ``min_score`` are ignored; those smaller than ``min_face_px`` (box
+      side) are counted in :attr:`too_small` and not tracked (too small for
+      micro-expression analysis: the align stage reports them).
+    - The detector runs on the whole frame and, per ``tiles``, on its tiles
+      (:mod:`pipeline.faces.tiled_detection`); not at all while ``max_faces`` tracks are
+      alive and found (landmarks follow them; it runs again as soon as one is lost).
     - Detections match tracks greedily by IoU (highest first, at least ``min_iou``); a
       detection left over that lies near a track's last box (centre distance under half the
       box size) re-identifies it, so a face that comes back within ``max_absence_ms`` keeps
@@ -122,6 +128,7 @@ class FaceTracker:
         min_score: float = 0.5,
         min_face_px: int = 32,
         min_iou: float = 0.3,
+        tiles: TileSetting = "off",
     ):
         if detect_every < 1 or max_faces < 1:
             raise ValueError("detect_every and max_faces must be >= 1")
@@ -132,7 +139,9 @@ class FaceTracker:
         self.min_score = min_score
         self.min_face_px = min_face_px
         self.min_iou = min_iou
-        self._detector = backend.detector()
+        self._detector = TiledDetector(backend.detector(), tiles)
+        self.too_small = 0  # detections under min_face_px so far
+        self.smallest_seen: float | None = None  # box side of the last one
         self._live: dict[int, _Live] = {}
         self._ended: list[int] = []
         self._next_id = 0
@@ -140,7 +149,10 @@ class FaceTracker:
 
     def update(self, image: np.ndarray, pts_ns: int) -> list[Track]:
         """Process one frame; the tracks whose face was found in it, sorted by id."""
-        run_detector = not self._live or self._frame_index % self.detect_every == 0
+        full = len(self._live) >= self.max_faces and all(
+            live.seen_last_frame for live in self._live.values())
+        run_detector = not self._live or (self._frame_index % self.detect_every == 0
+                                          and not full)
         self._frame_index += 1
         matched: dict[int, Detection] = {}
         new: list[Detection] = []
@@ -175,13 +187,22 @@ class FaceTracker:
         self._live.clear()
         self._detector.close()
 
+    @property
+    def detector_calls(self) -> int:
+        return self._detector.calls
+
     def _detections(self, image: np.ndarray) -> list[Detection]:
-        return [
-            d
-            for d in self._detector.detect(image)
-            if d.score >= self.min_score
-            and min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= self.min_face_px
-        ]
+        found = []
+        for d in self._detector.detect(image):
+            if d.score < self.min_score:
+                continue
+            side = float(min(d.box[2] - d.box[0], d.box[3] - d.box[1]))
+            if side < self.min_face_px:
+                self.too_small += 1
+                self.smallest_seen = side
+                continue
+            found.append(d)
+        return found
 
     def _match(self, detections: list[Detection]) -> tuple[dict[int, Detection], list[Detection]]:
         pairs = [

@@ -39,6 +39,7 @@ import zmq
 
 from pipeline.config import PipelineConfig
 from pipeline.errors import WireError
+from pipeline.logs import worth_logging
 from pipeline.messages import EndOfStream, Watermark
 from pipeline.runtime import wire
 from pipeline.runtime.control import RUN_ID_ENV, ControlClient, identity, new_run_id
@@ -80,12 +81,6 @@ def die_with_parent(parent_pid: int) -> None:
         pass
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def worth_logging(count: int) -> bool:
-    """Whether the ``count``-th of a kind of dropped message is logged: a flood of junk
-    must not flood the log, so the first 10, then every 1000th (with the count)."""
-    return count <= 10 or count % 1000 == 0
 
 
 class StageRunner:

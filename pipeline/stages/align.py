@@ -26,6 +26,7 @@ from pipeline.config import AlignSettings
 from pipeline.faces.alignment import FaceAligner
 from pipeline.faces.backend import FaceBackend, open_backend
 from pipeline.faces.tracker import FaceTracker, Track
+from pipeline.logs import worth_logging
 from pipeline.runtime import wire
 from pipeline.runtime.stage import Stage
 from pipeline.runtime.wire import Message
@@ -48,7 +49,10 @@ class StreamFaces:
 class AlignStage(Stage[AlignSettings]):
     def setup(self) -> None:
         s = self.settings
-        self.backend: FaceBackend = open_backend(s.backend)
+        options = ({"model_selection": 1 if s.tracking.detector == "full" else 0}
+                   if s.backend == "mediapipe" else {})
+        self.backend: FaceBackend = open_backend(s.backend, **options)
+        self.too_small_logged = 0
         self.streams: dict[str, StreamFaces] = {}
         # Load the models now, before the stage reports ready, so the first frame
         # does not wait for them.
@@ -70,7 +74,7 @@ class AlignStage(Stage[AlignSettings]):
             st = StreamFaces(
                 FaceTracker(self.backend, detect_every=t.detect_every, max_faces=t.max_faces,
                             max_absence_ms=t.max_absence_ms, min_score=t.min_score,
-                            min_face_px=t.min_face_px),
+                            min_face_px=t.min_face_px, tiles=t.detect_tiles),
                 FaceAligner(size=a.size, region_size=a.region_size, stabilise=a.stabilise,
                             min_cutoff_hz=a.min_cutoff_hz, beta=a.beta,
                             d_cutoff_hz=a.d_cutoff_hz, hold_ms=a.hold_ms,
@@ -88,9 +92,12 @@ class AlignStage(Stage[AlignSettings]):
         st = self._faces_of(frame.stream)
         every = self.settings.tracking.landmark_every
         if every == 1 or st.frames % every == 0 or not st.tracks:
+            small_before = st.tracker.too_small
             st.tracks = tracks = st.tracker.update(image, frame.pts_ns)
             for ended in st.tracker.pop_ended():
                 st.aligner.forget(ended)
+            if st.tracker.too_small > small_before:
+                self._too_small(frame, st.tracker)
         else:
             tracks = st.tracks
         st.frames += 1
@@ -112,6 +119,19 @@ class AlignStage(Stage[AlignSettings]):
                  "roll_deg": round(float(q.roll_deg), 1), "blur": round(float(q.blur), 1)},
                 (int(image.shape[0]), int(image.shape[1]))).to_message())
         return out
+
+    def _too_small(self, frame: messages.Frame, tracker: FaceTracker) -> None:
+        """A face under ``tracking.min_face_px`` was detected: not analysed, counted per
+        detection pass that saw one, logged at a rate."""
+        self.ctx.metrics.count_drop(frame.stream, "face_too_small")
+        self.too_small_logged += 1
+        if worth_logging(self.too_small_logged):
+            self.log.warning(
+                "stream %s seq %d: a %.0f px face is under tracking.min_face_px (%d): not "
+                "analysed (%d such detections so far; a closer camera, or a lower "
+                "min_face_px to analyse it anyway)", frame.stream, frame.seq,
+                tracker.smallest_seen or 0, self.settings.tracking.min_face_px,
+                self.too_small_logged)
 
     def reset_stream(self, stream: str) -> None:
         st = self.streams.pop(stream, None)

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 
 from pipeline.client import EventSubscriber
+from pipeline.messages import Face, Frame
+from pipeline.runtime.wire import Message
 from tests.conftest import GRID, free_port, grid_clip, write_config
 from tests.pipeline.stages.test_capture_publish import collect
 
@@ -119,3 +121,37 @@ def test_face_messages_carry_aligned_crops_that_a_client_can_read(tmp_path, zctx
     cheeks = gray[70:85, 30:98].mean()
     assert eyes_band < cheeks, (eyes_band, cheeks)
     assert f.buffers["eyes"].std() > 10 and f.buffers["mouth"].std() > 10
+
+
+def test_the_align_stage_sends_a_face_per_person_and_counts_faces_too_small(
+        tmp_path, stage_in_process) -> None:
+    """Driven in this process: a wide frame of three GRID speakers gives three face
+    messages per frame (default max_faces 4, tiles for a wide frame); with min_face_px
+    above their size the same frame gives none, and each detection pass that saw them
+    counts a face_too_small drop."""
+    frames = [cv2.VideoCapture(str(clip_path(n))) for n in ("bbaf2n", "lwbsza", "swiz3n")]
+    shot = np.hstack([cv2.resize(c.read()[1], (427, 480)) for c in frames])
+    for c in frames:
+        c.release()
+
+    def align(min_face_px: int) -> tuple[list[list[Message]], dict]:
+        stage = stage_in_process({
+            "name": f"t-align-{min_face_px}",
+            "sources": {"cam": {"type": "testpattern", "frames": 1}},
+            "stages": {"capture": {"type": "capture"},
+                       "align": {"type": "align",
+                                 "tracking": {"min_face_px": min_face_px}},
+                       "publish": {"type": "publish", "bind": "tcp://127.0.0.1:1"}},
+        }, "align")
+        out = [list(stage.process(Frame("cam", i, i * 40_000_000, shot).to_message()))
+               for i in range(3)]
+        return out, stage.ctx.metrics.snapshot()["streams"].get("cam", {"dropped": {}})
+
+    out, counts = align(64)
+    faces = [[Face.from_message(m) for m in per_frame] for per_frame in out]
+    assert [len(f) for f in faces] == [3, 3, 3]
+    assert sorted(f.track for f in faces[-1]) == [0, 1, 2]
+    assert "face_too_small" not in counts["dropped"]
+    out, counts = align(400)
+    assert out == [[], [], []]
+    assert counts["dropped"]["face_too_small"] >= 1
