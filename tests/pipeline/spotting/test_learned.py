@@ -1,5 +1,6 @@
 """The learned spotter (bundled SYNTHETIC-trained model, run through engines/ONNX Runtime):
-it finds a planted micro-expression on a real face, stays quiet on a plain GRID clip,
+it finds a planted micro-expression on a real face, also one in a stream's last 400 ms
+and one of 480 ms (a micro, not a macro), stays quiet on a plain GRID clip,
 batching tracks gives the scores of one track at a time, and bad options or a missing model
 are clear errors."""
 
@@ -15,8 +16,15 @@ from pipeline.spotting.face_frame import FaceFrame
 from pipeline.spotting.interval import MICRO, interval_iou
 from pipeline.spotting.learned import BUNDLED_MODEL, LearnedSpotter, StepRunner, shared_runner
 from pipeline.spotting.offline import aligned_face_frames
+from pipeline.synth.scene import SceneSpec, SyntheticScene
 from tests.conftest import REPO, SHARED
-from tests.pipeline.spotting.conftest import QUIET, scene_faces
+from tests.pipeline.spotting.conftest import (
+    ASTRONAUT,
+    QUIET,
+    need_media,
+    scene_faces,
+    scripted_micro,
+)
 
 GRID = SHARED / "grid"
 
@@ -40,12 +48,43 @@ def test_bundled_model_finds_a_planted_micro_expression() -> None:
     micro = [iv for iv in found if iv.kind == MICRO]
     assert len(micro) == 1, found
     assert interval_iou(gt0, gt1, micro[0].onset_ns, micro[0].offset_ns) >= 0.5, (micro, gt0, gt1)
-    # Its scores describe every tick of the clip, and peak inside the event.
+    # Its scores describe every tick of the clip, the last ones too (played back in
+    # reverse at the end), and peak inside the event.
     scores = spotter.score_history()
-    # (the last `delay` ticks stay unscored at the end of a track)
-    assert abs(scores[-1][0] - frames[-1].pts_ns) <= (spotter.info.delay + 1) * spotter.tick_ns
+    assert abs(scores[-1][0] - frames[-1].pts_ns) <= spotter.tick_ns
     apex = max(scores, key=lambda s: s[1])[0]
     assert gt0 <= apex <= gt1
+
+
+@pytest.mark.parametrize(("onset_ms", "ms"), [(3700.0, 300.0), (3500.0, 480.0)],
+                         ids=["in-the-last-400-ms", "480-ms"])
+def test_a_micro_expression_at_the_very_end_or_of_480_ms_is_reported_micro(onset_ms,
+                                                                           ms) -> None:
+    """Before: the last `delay` ticks (400 ms) of a track were never scored, so an
+    expression ending with the stream was lost; and a 480 ms one, spotted as 13 ticks
+    (520 ms), was reported macro."""
+    need_media()
+    spec = SceneSpec(seed=3, fps=30.0, width=320, height=240, seconds=4.0,
+                     faces=[ASTRONAUT], events_per_minute=0, distractors=QUIET,
+                     script=[scripted_micro(30.0, onset_ms=onset_ms, ms=ms)])
+    scene = SyntheticScene(spec)
+    frames = [f for tid, f in aligned_face_frames(scene.frames()) if f is not None
+              and tid == 0]
+    (event,) = scene.truth.events
+    gt0, gt1 = round(event.onset * 1e9 / 30), round((event.offset + 1) * 1e9 / 30)
+    found, _ = spot(frames)
+    micro = [iv for iv in found if iv.kind == MICRO]
+    assert len(micro) == 1, found
+    assert interval_iou(gt0, gt1, micro[0].onset_ns, micro[0].offset_ns) >= 0.5, (micro, gt0,
+                                                                                 gt1)
+
+
+def test_no_false_alarm_at_the_end_of_a_quiet_track() -> None:
+    """The reversed playback at the end is no expression: a still face with sensor noise
+    gives none, whatever its last frames."""
+    frames, _ = scene_faces(30.0, 4.0, False, QUIET)
+    found, _ = spot(frames)
+    assert found == []
 
 
 def test_no_micro_false_alarm_on_a_plain_grid_clip() -> None:
