@@ -46,6 +46,8 @@ class ProducerPump:
             stage.wait_ready(POLL_MS / 1000)
             return
         boxes = stage.outboxes()
+        for sid, box in boxes.items():  # what waits to be sent (a gauge for monitoring)
+            self.metrics.gauge("queue_depth", sid, len(box))
         end = time.monotonic() + PUMP_SLICE_S
         while True:
             sent, full = self._round(boxes)

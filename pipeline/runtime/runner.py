@@ -325,7 +325,9 @@ class StageRunner:
                     self.sctx.progress[msg.stream] = STREAM_ENDED
                 outputs = list(stage.on_stream_end(msg))
             else:
+                started = time.perf_counter()
                 outputs = list(stage.process(msg))
+                self.metrics.observe("process_seconds", time.perf_counter() - started)
         except Exception as exc:
             if isinstance(exc, WireError) and msg.kind != wire.EOS:
                 # Its parts decoded but do not make its kind (pipeline/messages/): a

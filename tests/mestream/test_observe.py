@@ -106,6 +106,16 @@ def test_prometheus_endpoint_counts_every_stage(tmp_path, run_pipeline):
         in_key = 'mestream_messages_in_total{replica="0",stage="publish",stream="cam"}'
         wait_until(lambda: scrape(mport).get(out_key, 0) >= 50
                    and scrape(mport).get(in_key, 0) >= 50, 15, "counters in /metrics")
+        # Rates, queue depths and the time each message spent in its stage's code.
+        fps = 'mestream_fps{replica="0",stage="publish",stream="cam"}'
+        wait_until(lambda: scrape(mport).get(fps, 0) > 0, 15, "a rate in /metrics")
+        got = scrape(mport)
+        assert 'mestream_queue_depth{replica="0",stage="capture",stream="cam"}' in got
+        count = got['mestream_process_seconds_count{replica="0",stage="publish"}']
+        assert count >= 50
+        assert got['mestream_process_seconds_bucket{le="+Inf",replica="0",stage="publish"}'] \
+            == count
+        assert 0 < got['mestream_process_seconds_sum{replica="0",stage="publish"}'] < count
     assert run.proc.poll() is None
 
 

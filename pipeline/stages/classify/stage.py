@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,8 +161,17 @@ class ClassifyStage(Stage[ClassifySettings]):
         out: list[Message] = []
         while len(self.batcher) and (force or self.batcher.ready()):
             waited_ms = self.batcher.waited_s() * 1000.0
-            out += self._classify(self.batcher.pop(), waited_ms)
+            batch = self.batcher.pop()
+            self.ctx.metrics.observe("batch_size", len(batch))
+            out += self._classify(batch, waited_ms)
+        self._queue_depth()
         return out
+
+    def _queue_depth(self) -> None:
+        """Clips waiting for a batch, per stream (a gauge for monitoring)."""
+        waiting = Counter(p.clip.stream for p in self.batcher.items())
+        for stream in self.ctx.config.expected_streams(self.ctx.name, self.ctx.replica):
+            self.ctx.metrics.gauge("queue_depth", stream, waiting.get(stream, 0))
 
     def _classify(self, batch: list[PendingClip], waited_ms: float) -> list[Message]:
         inputs = {name: np.stack([model_input(name, shape, p.clip.buffers, self.normalisation,

@@ -296,6 +296,8 @@ class PublishStage(Stage[PublishSettings]):
             return
         body["run_id"] = self.ctx.run_id
         body["published_unix_ns"] = time.time_ns()  # for latency; pts stays the source's
+        if msg.kind == wire.EVENT:
+            self._observe_latency(body)
         if self.events is not None:  # durable first, then live
             failures = self.events.failures
             data = self.events.append(body)
@@ -315,6 +317,21 @@ class PublishStage(Stage[PublishSettings]):
                                  self.ctx.name)
             return
         self.ctx.metrics.count_out(msg.stream)
+
+    def _observe_latency(self, event: dict[str, Any]) -> None:
+        """The parts of an event's latency, from the wall clocks it carries (absent
+        from a spotting-only event: only its spot -> publish total)."""
+        m = self.ctx.metrics
+        spot = event.get("spot_emit_unix_ns")
+        arrived = event.get("clip_arrived_unix_ns")
+        classified = event.get("classified_unix_ns")
+        published = event["published_unix_ns"]
+        for name, start, end in (("spot_to_classify_seconds", spot, arrived),
+                                 ("classify_seconds", arrived, classified),
+                                 ("classify_to_publish_seconds", classified, published),
+                                 ("event_seconds", spot, published)):
+            if isinstance(start, int) and isinstance(end, int) and end >= start:
+                m.observe(name, (end - start) / 1e9)
 
     def process(self, msg: Message) -> Iterable[Message]:
         self._publish(msg)

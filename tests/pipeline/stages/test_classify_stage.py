@@ -318,3 +318,8 @@ def test_clips_become_typed_events_in_process(tmp_path, stage_in_process) -> Non
     assert all(e.stream == "a" and e.track == 0 and e.span.kind == "micro" for e in typed)
     assert all(e.label in ("negative", "positive", "surprise") for e in typed)
     assert {e.classification.latency_ms["batch_size"] for e in typed} == {2, 1}
+    # Batch sizes and the clips waiting go to the metrics (Prometheus, via the supervisor).
+    snap = stage.ctx.metrics.snapshot()
+    sizes = snap["histograms"]["batch_size"]
+    assert sizes["count"] == 2 and sizes["sum"] == 3
+    assert snap["gauges"]["queue_depth"] == {"a": 0}
