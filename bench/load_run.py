@@ -39,7 +39,9 @@ from bench.processes import stage_processes
 from pipeline.client import EventSubscriber
 from pipeline.runtime.sockets import free_tcp_port
 
-MODEL = Path(__file__).resolve().parents[1] / "pipeline" / "weights" / "stcnn_synth_casme2.onnx"
+WEIGHTS = Path(__file__).resolve().parents[1] / "pipeline" / "weights"
+MODEL = WEIGHTS / "stcnn_synth_casme2.onnx"
+SHIPPED_MODEL = WEIGHTS / "au_net_synth_megc3.onnx"  # configs/demo.yaml's classifier
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LAG_GROWTH_LIMIT_MS = 100.0
 """A run sustains its load when its lag grew by at most this much from the first to the
@@ -66,6 +68,10 @@ class LoadSpec:
     detect_every: int = 5
     landmark_every: int = 1
     align_size: int = 64
+    stabilise: str = "hold"
+    spotter: str = "flow"
+    model: Path = MODEL
+    label_set: str = "casme2"  # the classes the sources plant (the model's)
     ort_threads: int = 1
     batch_delay_ms: float = 5.0
     """classify's max_delay_ms: clips come at most about one a second a stream, so a long
@@ -81,8 +87,9 @@ class LoadSpec:
                   else "rendered live")
         return (f"{source}; capture x{self.capture_replicas}, align x{self.align_replicas} "
                 f"(detector every {self.detect_every} frames{self._landmarks()}, "
-                f"{self.align_size} px), spot x{self.spot_replicas} (flow), classify x1 "
-                f"(ORT, {self.ort_threads} intra-op thread, batches wait <= "
+                f"{self.align_size} px {self.stabilise.replace('_', '-')}), spot "
+                f"x{self.spot_replicas} ({self.spotter}), classify x1 ({self.model.stem}, "
+                f"ORT, {self.ort_threads} intra-op thread, batches wait <= "
                 f"{self.batch_delay_ms:.0f} ms), publish x1")
 
 
@@ -142,6 +149,13 @@ class LoadResult:
         return out
 
 
+def shipped(streams: int, seconds: float = 20.0) -> LoadSpec:
+    """The configuration ``make demo`` ships (configs/demo.yaml's align, spot and
+    classify): 128 px one-euro alignment, the learned spotter, the AU recogniser."""
+    return LoadSpec(streams=streams, seconds=seconds, align_size=128, stabilise="one_euro",
+                    spotter="learned", model=SHIPPED_MODEL, label_set="megc3")
+
+
 def free_port() -> int:
     """A free TCP port whose successor is free too (the publish stage's replay endpoint
     binds port + 1)."""
@@ -160,7 +174,7 @@ def live_subscriber(endpoint: str) -> EventSubscriber:
 def pipeline_yaml(spec: LoadSpec, port: int, ipc_dir: Path) -> dict[str, Any]:
     """The pipeline a load run starts (also written to configs/bench/ by hand)."""
     options: dict[str, Any] = {"fps": spec.fps, "width": 640, "height": 480,
-                               "seconds": spec.seconds, "label_set": "casme2",
+                               "seconds": spec.seconds, "label_set": spec.label_set,
                                "event_rate": spec.events_per_minute, "wall_clock_pts": True}
     if spec.loop_frames:
         options["loop_frames"] = spec.loop_frames
@@ -176,11 +190,11 @@ def pipeline_yaml(spec: LoadSpec, port: int, ipc_dir: Path) -> dict[str, Any]:
             "align": {"type": "align", "replicas": spec.align_replicas,
                       "tracking": {"detect_every": spec.detect_every,
                                    "landmark_every": spec.landmark_every},
-                      "alignment": {"size": spec.align_size, "stabilise": "hold"}},
-            "spot": {"type": "spot", "replicas": spec.spot_replicas, "spotter": "flow",
+                      "alignment": {"size": spec.align_size, "stabilise": spec.stabilise}},
+            "spot": {"type": "spot", "replicas": spec.spot_replicas, "spotter": spec.spotter,
                      "clip_frames": 18, "emit_tracks": True,
                      "track_landmarks": False},
-            "classify": {"type": "classify", "model": str(MODEL), "backend": "onnxruntime",
+            "classify": {"type": "classify", "model": str(spec.model), "backend": "onnxruntime",
                          "threads": spec.ort_threads, "max_batch": 16,
                          "max_delay_ms": spec.batch_delay_ms},
             "publish": {"type": "publish", "bind": f"tcp://127.0.0.1:{port}",
