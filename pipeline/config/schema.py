@@ -232,11 +232,10 @@ class Tracking(Node):
         64, ge=8, description="a face whose detected box is smaller (px) is not tracked: "
         "counted as dropped{reason=face_too_small} and logged, since micro-expressions "
         "(1-3 px on a 128 px face) are below a pixel at that size")
-    landmark_every: int = Field(1, ge=1, le=10, description="run the landmark model on "
-                                "every k-th frame only; in between the landmarks follow the "
-                                "head's rigid motion by optical flow on features near the "
-                                "stable points (a fraction of the cost); the model runs "
-                                "again whenever the flow loses them")
+    landmark_every: int = Field(1, ge=1, le=10, description="locate landmarks on every "
+                                "k-th frame only; frames in between reuse them (with "
+                                "alignment.stabilise: hold the transform is held anyway); "
+                                "the detector then runs every detect_every x k frames")
 
 
 class Alignment(Node):

@@ -23,7 +23,6 @@ import numpy as np
 
 from pipeline.faces.backend import FaceBackend, FaceLandmarker
 from pipeline.faces.canonical import face_box
-from pipeline.faces.rigid_tracking import RigidFollower, blend, to_gray
 from pipeline.faces.tiled_detection import TiledDetector, TileSetting
 from pipeline.faces.types import Detection, Landmarks
 
@@ -48,7 +47,6 @@ class _Live:
     track: Track
     landmarker: FaceLandmarker
     seen_last_frame: bool
-    follower: RigidFollower | None = None  # between mesh frames (landmark_every > 1)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -68,10 +66,6 @@ def _centre_distance_in_sizes(det: np.ndarray, box: np.ndarray) -> float:
     size = max(float(box[2] - box[0]), float(box[3] - box[1]), 1.0)
     return float(np.hypot(*d)) / size
 
-
-MESH_WEIGHT = 0.3
-"""With landmark_every > 1: how far the landmark model moves the flow-followed face on
-its frames (1: all the way, as without the flow)."""
 
 SETTLE_PASSES = 4
 """At most this many landmarker calls on the frame where a face is (re)acquired."""
@@ -113,9 +107,6 @@ class FaceTracker:
     - Detections below ``min_score`` are ignored; those smaller than ``min_face_px`` (box
       side) are counted in :attr:`too_small` and not tracked (too small for
       micro-expression analysis: the align stage reports them).
-    - With ``landmark_every`` k > 1 the landmark model runs on every k-th frame (and on
-      any frame a face must be re-found); between, the landmarks follow the head's rigid
-      motion (:mod:`pipeline.faces.rigid_tracking`).
     - The detector runs on the whole frame and, per ``tiles``, on its tiles
       (:mod:`pipeline.faces.tiled_detection`); not at all while ``max_faces`` tracks are
       alive and found (landmarks follow them; it runs again as soon as one is lost).
@@ -138,11 +129,9 @@ class FaceTracker:
         min_face_px: int = 32,
         min_iou: float = 0.3,
         tiles: TileSetting = "off",
-        landmark_every: int = 1,
     ):
-        if detect_every < 1 or max_faces < 1 or landmark_every < 1:
-            raise ValueError("detect_every, max_faces and landmark_every must be >= 1")
-        self.landmark_every = landmark_every
+        if detect_every < 1 or max_faces < 1:
+            raise ValueError("detect_every and max_faces must be >= 1")
         self.backend = backend
         self.detect_every = detect_every
         self.max_faces = max_faces
@@ -164,9 +153,7 @@ class FaceTracker:
             live.seen_last_frame for live in self._live.values())
         run_detector = not self._live or (self._frame_index % self.detect_every == 0
                                           and not full)
-        mesh_frame = self._frame_index % self.landmark_every == 0
         self._frame_index += 1
-        gray: np.ndarray | None = None
         matched: dict[int, Detection] = {}
         new: list[Detection] = []
         if run_detector:
@@ -178,21 +165,8 @@ class FaceTracker:
             # A face found in the previous frame is looked for around its landmark box (the
             # landmarker's crop then stays put); one lost or just re-found starts from the
             # detection.
-            moved = None
-            if det is None and live.seen_last_frame and live.follower is not None:
-                gray = to_gray(image) if gray is None else gray
-                moved = live.follower.follow(gray, live.track.landmarks)
-                if moved is not None and not mesh_frame:
-                    self._found(live, moved, pts_ns)  # the head's rigid motion, cheaply
-                    continue
             box = live.track.box if live.seen_last_frame or det is None else det.box
             self._locate(live, image, box, pts_ns)
-            if live.follower is not None and live.seen_last_frame:
-                if moved is not None:  # the model corrects the flow's drift, partly
-                    live.track.landmarks = blend(moved, live.track.landmarks,
-                                                 MESH_WEIGHT)
-                gray = to_gray(image) if gray is None else gray
-                live.follower.reset(gray, live.track.landmarks)
         for det in sorted(new, key=lambda d: _area(d.box), reverse=True):
             if len(self._live) >= self.max_faces:
                 break
@@ -264,10 +238,6 @@ class FaceTracker:
             return
         if math.isnan(landmarks.score):
             landmarks.score = live.track.det_score
-        self._found(live, landmarks, pts_ns)
-
-    @staticmethod
-    def _found(live: _Live, landmarks: Landmarks, pts_ns: int) -> None:
         live.track.landmarks = landmarks
         live.track.box = face_box(landmarks.scheme, landmarks.points)
         live.track.last_seen_ns = pts_ns
@@ -289,12 +259,7 @@ class FaceTracker:
             last_seen_ns=pts_ns,
         )
         self._next_id += 1
-        follower = None
-        if self.landmark_every > 1:
-            follower = RigidFollower()
-            follower.reset(to_gray(image), landmarks)
-        self._live[track.id] = _Live(track=track, landmarker=landmarker, seen_last_frame=True,
-                                     follower=follower)
+        self._live[track.id] = _Live(track=track, landmarker=landmarker, seen_last_frame=True)
 
     def _drop_duplicates(self) -> None:
         """Two landmarkers that converged on one face: the younger track loses this frame."""

@@ -5,10 +5,10 @@ Per stream, a :class:`~pipeline.faces.tracker.FaceTracker` finds faces (detector
 :class:`~pipeline.faces.alignment.FaceAligner` warps each onto the canonical face with
 a stabilised rigid transform, then cuts the eye and mouth regions that MicroExpFuseNet
 reads. A frame without a face emits nothing and is counted (``dropped{reason="no_face"}``).
-With ``tracking.landmark_every: k`` > 1 the landmark model (most of this stage's CPU)
-runs on every k-th frame only; on the frames in between the landmarks follow the head's
-rigid motion by optical flow on features near the stable points
-(:mod:`pipeline.faces.rigid_tracking`). End-of-stream passes through. Run several replicas to
+With ``tracking.landmark_every: k`` > 1 the tracker (detector and landmarks) runs on every
+k-th frame only and the frames in between are aligned with the last landmarks found: the
+landmark model is most of this stage's CPU, and with ``stabilise: hold`` the transform
+is held over many frames anyway. End-of-stream passes through. Run several replicas to
 spread streams over processes: a stream always goes to the same replica, so its order is
 kept.
 """
@@ -16,7 +16,7 @@ kept.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -25,7 +25,7 @@ from pipeline import messages
 from pipeline.config import AlignSettings
 from pipeline.faces.alignment import FaceAligner
 from pipeline.faces.backend import FaceBackend, open_backend
-from pipeline.faces.tracker import FaceTracker
+from pipeline.faces.tracker import FaceTracker, Track
 from pipeline.logs import worth_logging
 from pipeline.runtime import wire
 from pipeline.runtime.stage import Stage
@@ -34,10 +34,13 @@ from pipeline.runtime.wire import Message
 
 @dataclass
 class StreamFaces:
-    """The per-stream state: its tracker and its aligner."""
+    """The per-stream state: its tracker, its aligner, and the tracks of the last frame
+    the tracker ran on (reused in between with ``landmark_every`` > 1)."""
 
     tracker: FaceTracker
     aligner: FaceAligner
+    tracks: list[Track] = field(default_factory=list)
+    frames: int = 0
 
     def close(self) -> None:
         self.tracker.close()
@@ -71,8 +74,7 @@ class AlignStage(Stage[AlignSettings]):
             st = StreamFaces(
                 FaceTracker(self.backend, detect_every=t.detect_every, max_faces=t.max_faces,
                             max_absence_ms=t.max_absence_ms, min_score=t.min_score,
-                            min_face_px=t.min_face_px, tiles=t.detect_tiles,
-                            landmark_every=t.landmark_every),
+                            min_face_px=t.min_face_px, tiles=t.detect_tiles),
                 FaceAligner(size=a.size, region_size=a.region_size, stabilise=a.stabilise,
                             min_cutoff_hz=a.min_cutoff_hz, beta=a.beta,
                             d_cutoff_hz=a.d_cutoff_hz, hold_ms=a.hold_ms,
@@ -88,12 +90,17 @@ class AlignStage(Stage[AlignSettings]):
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         st = self._faces_of(frame.stream)
-        small_before = st.tracker.too_small
-        tracks = st.tracker.update(image, frame.pts_ns)
-        for ended in st.tracker.pop_ended():
-            st.aligner.forget(ended)
-        if st.tracker.too_small > small_before:
-            self._too_small(frame, st.tracker)
+        every = self.settings.tracking.landmark_every
+        if every == 1 or st.frames % every == 0 or not st.tracks:
+            small_before = st.tracker.too_small
+            st.tracks = tracks = st.tracker.update(image, frame.pts_ns)
+            for ended in st.tracker.pop_ended():
+                st.aligner.forget(ended)
+            if st.tracker.too_small > small_before:
+                self._too_small(frame, st.tracker)
+        else:
+            tracks = st.tracks
+        st.frames += 1
         if not tracks:
             self.ctx.metrics.count_drop(frame.stream, "no_face")
             return ()
