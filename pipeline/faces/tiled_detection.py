@@ -2,7 +2,8 @@
 
 A face detector sees the frame resized to its small input (BlazeFace short range:
 128 x 128, letterboxed), so a face that is large in a portrait is tiny in a wide frame.
-Measured on real faces (tests/pipeline/faces/test_tiled_detection.py): the short-range
+Measured here on real faces (session 13; the astronaut and GRID speakers, as in
+tests/pipeline/faces/test_tiled_detection.py): on the whole frame the short-range
 detector finds no face in a portrait padded to 1024 x 512, one of two portraits side by
 side, and none in a 1080p frame with a 60 px face; squares of the frame's short side
 find the first two, 384 px tiles the third. Each tile is one more detector call, so tiles
