@@ -72,6 +72,7 @@ class LoadSpec:
     spotter: str = "flow"
     model: Path = MODEL
     label_set: str = "casme2"  # the classes the sources plant (the model's)
+    opencv_threads: int = 1  # stages.*.opencv_threads of capture, align, spot
     ort_threads: int = 1
     batch_delay_ms: float = 5.0
     """classify's max_delay_ms: clips come at most about one a second a stream, so a long
@@ -186,12 +187,15 @@ def pipeline_yaml(spec: LoadSpec, port: int, ipc_dir: Path) -> dict[str, Any]:
         "version": 1, "name": "bench-streams",
         "sources": sources,
         "stages": {
-            "capture": {"type": "capture", "replicas": spec.capture_replicas},
+            "capture": {"type": "capture", "replicas": spec.capture_replicas,
+                        "opencv_threads": spec.opencv_threads},
             "align": {"type": "align", "replicas": spec.align_replicas,
+                      "opencv_threads": spec.opencv_threads,
                       "tracking": {"detect_every": spec.detect_every,
                                    "landmark_every": spec.landmark_every},
                       "alignment": {"size": spec.align_size, "stabilise": spec.stabilise}},
             "spot": {"type": "spot", "replicas": spec.spot_replicas, "spotter": spec.spotter,
+                     "opencv_threads": spec.opencv_threads,
                      "clip_frames": 18, "emit_tracks": True,
                      "track_landmarks": False},
             "classify": {"type": "classify", "model": str(spec.model), "backend": "onnxruntime",

@@ -160,6 +160,10 @@ class StageSettings(Node):
     endpoint: str | None = Field(
         None, description="address this stage's input binds to (ipc:// or tcp://); "
         "default derived from transport")
+    opencv_threads: int = Field(
+        1, ge=0, le=256, description="OpenCV's thread pool in each process of this stage "
+        "(capture, align, spot use OpenCV): 1, since the stage processes already share "
+        "the cores; 0: OpenCV's own choice (one per core)")
 
 
 class CaptureSettings(StageSettings):

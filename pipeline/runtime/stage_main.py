@@ -15,6 +15,8 @@ from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import ConfigError, command_exit
 from pipeline.runtime.control import EXIT_NOT_RETRYABLE
 
+OPENCV_STAGES = frozenset({"capture", "align", "spot"})
+
 
 def stage_of_argv(argv: list[str]) -> tuple[str, int] | None:
     """(stage, replica) of a stage process's command line: ``python -m
@@ -92,7 +94,12 @@ def run_stage(args: argparse.Namespace) -> int:
     parent = os.environ.get("MESTREAM_PARENT_PID")
     if parent:
         die_with_parent(int(parent))
-    factory = stage_class(cfg.stages[args.name].type)
+    settings = cfg.stages[args.name]
+    if settings.type in OPENCV_STAGES and settings.opencv_threads:
+        import cv2  # its own pool would put one thread a core in every stage process
+
+        cv2.setNumThreads(settings.opencv_threads)
+    factory = stage_class(settings.type)
     runner = StageRunner(cfg, args.name, args.replica, factory, control=args.control)
     if args.metrics_port:
         from prometheus_client import start_http_server

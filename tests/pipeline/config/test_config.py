@@ -225,3 +225,11 @@ def test_spotter_options_are_read_from_each_spotters_own_keywords() -> None:
                                                          "context_ms": (200.0, 900.0)}
     body["stages"]["spot"].update(spotter="dense", options={"max_ms": 400})
     assert parse_config(body).stages["spot"].options == {"max_ms": 400.0}
+
+
+def test_opencv_threads_default_to_one_per_stage_process() -> None:
+    body = json.loads(json.dumps(SPOT_BODY))
+    assert parse_config(body).stages["align"].opencv_threads == 1
+    body["stages"]["align"]["opencv_threads"] = -1
+    with pytest.raises(ConfigError, match=r"stages\.align\.opencv_threads"):
+        parse_config(body)
