@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from pipeline.config import PipelineConfig
-from pipeline.event_record import interval_of
+from pipeline.event_record import interval_of, track_scores
 
 GREEN, RED, YELLOW, WHITE = (60, 200, 60), (40, 40, 230), (0, 220, 255), (255, 255, 255)
 
@@ -122,10 +122,10 @@ def report(cfg: PipelineConfig, records: list[dict[str, Any]], out: Path,
                            ("minutes", minutes)):
             totals[key] += value
         tracks = [r for r in by_stream[sid] if r.get("type") == "track"]
-        scores = sorted({(int(r["score_pts_ns"]), float(r["score"])) for r in tracks
-                         if r.get("score") is not None})
+        scores, threshold = track_scores(tracks)
         timeline_png(scores, gt_ns, preds, out / f"{sid}_timeline.png",
-                     title=f"{sid}: spotting score, ground truth (green), detections (red)")
+                     title=f"{sid}: spotting score, ground truth and detections",
+                     threshold=threshold, duration_s=truth.frames / fps)
         if video:
             annotate(source, tracks, events, gt, out / f"{sid}_annotated.mp4")
     tp, fp, fn = totals["tp"], totals["fp"], totals["fn"]

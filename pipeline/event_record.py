@@ -1,4 +1,4 @@
-"""Where an event record keeps its interval: one rule for every reader.
+"""Where a record keeps its interval and its score: one rule for every reader.
 
 Two stages publish ``event`` records (docs/protocol.md): classify nests the spotted
 interval under ``interval`` (beside ``label``, ``probs``, ``aus``); a pipeline that ends
@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -29,3 +30,21 @@ def interval_of(record: dict[str, Any]) -> tuple[int, int, int] | None:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (on, off)):
         return None
     return int(on), int(apex if isinstance(apex, int) else on), int(off)
+
+
+def track_scores(records: Iterable[dict[str, Any]]
+                 ) -> tuple[list[tuple[int, float]], float | None]:
+    """The spotter's score curve from ``track`` records (the spot stage's
+    ``emit_tracks``): (pts_ns of the frame each score describes, score), sorted, each
+    frame once; and the spotter's threshold when the records carry it."""
+    scores: dict[int, float] = {}
+    threshold = None
+    for r in records:
+        if r.get("type") != "track" or r.get("score") is None:
+            continue
+        pts = r.get("score_pts_ns", r.get("pts_ns"))
+        if isinstance(pts, int):
+            scores[pts] = float(r["score"])
+        if isinstance(r.get("threshold"), int | float):
+            threshold = float(r["threshold"])
+    return sorted(scores.items()), threshold

@@ -21,17 +21,24 @@ from typing import Any
 from pipeline.event_record import interval_of
 
 
-def load_predictions(path: Path) -> dict[str, list[Any]]:
-    from pipeline.spotting.interval import SpottedInterval
-
-    out: dict[str, list[Any]] = defaultdict(list)
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of ``path`` (as ``mestream subscribe --json`` prints them)."""
+    records = []
     for n, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            r = json.loads(line)
+            records.append(json.loads(line))
         except json.JSONDecodeError as exc:
             raise SystemExit(f"error: {path}:{n}: not JSON ({exc})") from None
+    return records
+
+
+def load_predictions(path: Path) -> dict[str, list[Any]]:
+    from pipeline.spotting.interval import SpottedInterval
+
+    out: dict[str, list[Any]] = defaultdict(list)
+    for n, r in enumerate(read_records(path), start=1):
         if r.get("type") != "event":
             continue
         iv = interval_of(r)
@@ -45,18 +52,26 @@ def load_predictions(path: Path) -> dict[str, list[Any]]:
 
 
 def cmd_eval_spotting(args: argparse.Namespace) -> int:
+    from pipeline.event_record import track_scores
     from pipeline.spotting.evaluate import (
         evaluate_spotting,
         frame_span_ns,
         match_spotting,
         timeline_png,
     )
+    from pipeline.spotting.interval import interval_iou
 
     gt = json.loads(Path(args.gt).read_text())
     fps, frames = float(gt["fps"]), int(gt["frames"])
     preds = load_predictions(Path(args.pred))
-    streams = sorted({e.get("stream", gt.get("stream", "?")) for e in gt["events"]}
-                     | set(preds) | ({gt["stream"]} if "stream" in gt else set()))
+    records = read_records(Path(args.pred)) if args.plot else []
+    truth_streams = ({e.get("stream", gt.get("stream", "?")) for e in gt["events"]}
+                     | ({gt["stream"]} if "stream" in gt else set()))
+    for sid in sorted(set(preds) - truth_streams):
+        print(f"warning: stream {sid!r} has events but no ground truth (truth streams: "
+              f"{', '.join(sorted(truth_streams)) or 'none'}): its events count as false "
+              "alarms")
+    streams = sorted(truth_streams | set(preds))
     rows, tp, fp, fn, minutes = [], 0, 0, 0, 0.0
     by_aus: dict[str, list[int]] = defaultdict(lambda: [0, 0])    # found, truth
     for sid in streams:
@@ -64,6 +79,12 @@ def cmd_eval_spotting(args: argparse.Namespace) -> int:
                  if e.get("kind") == "micro" and e.get("stream", gt.get("stream")) == sid]
         spans = [frame_span_ns(e["onset_frame"], e["offset_frame"], fps) for e in truth]
         micro = [p for p in preds.get(sid, []) if p.kind == "micro"]
+        macro_on_truth = [p for p in preds.get(sid, []) if p.kind != "micro" and any(
+            interval_iou(g0, g1, p.onset_ns, p.offset_ns) >= 0.5 for g0, g1 in spans)]
+        if macro_on_truth:
+            print(f"note: {sid}: {len(macro_on_truth)} detection(s) marked macro (longer "
+                  "than a micro-expression) overlap a micro-expression of the truth; MEGC "
+                  "scores micro detections only, so they are not counted")
         score = evaluate_spotting(spans, micro, frames / fps * 1000.0)
         found = match_spotting(spans, micro)
         for g, e in enumerate(truth):
@@ -74,8 +95,10 @@ def cmd_eval_spotting(args: argparse.Namespace) -> int:
         tp, fp, fn = tp + score.tp, fp + score.fp, fn + score.fn
         minutes += frames / fps / 60.0
         if args.plot:
-            timeline_png([], spans, preds.get(sid, []), Path(args.plot) / f"{sid}.png",
-                         title=f"{sid}: ground truth (green), detections (red)")
+            curve, threshold = track_scores(r for r in records if r.get("stream") == sid)
+            timeline_png(curve, spans, preds.get(sid, []), Path(args.plot) / f"{sid}.png",
+                         title=f"{sid}: spotting score, ground truth and detections",
+                         threshold=threshold, duration_s=frames / fps)
     print("| stream | micro truth | micro detections | precision | recall | F1 | FA/min |")
     print("|---|---|---|---|---|---|---|")
     for sid, n_gt, n_pred, s in rows:

@@ -94,44 +94,74 @@ def evaluate_spotting(
     return _score(tp, len(pred) - tp, len(gt) - tp, video_ms / 60_000.0)
 
 
+NO_SCORES = ("no score curve: these records hold events only (the spot stage sends "
+             "per-frame scores with emit_tracks: true)")
+
+
 def timeline_png(
     scores: Sequence[tuple[int, float]],
     gt: Sequence[tuple[int, int]],
     pred: Sequence[SpottedInterval],
     path: str | Path,
     title: str = "",
-    threshold: Sequence[tuple[int, float]] | None = None,
+    threshold: Sequence[tuple[int, float]] | float | None = None,
+    duration_s: float | None = None,
 ) -> Path:
-    """Plot the score over time (s), GT intervals shaded green, detections as red bars
-    (macro: grey) with their apex marked; write a PNG (matplotlib Agg, no display)."""
+    """A stream's timeline as a PNG (matplotlib Agg, no display): above, the spotter's
+    score over time with its threshold (or a line saying why there is no curve); below,
+    on a lane each, the ground-truth micro-expressions (green) and the detections:
+    micro (red) and macro (grey: longer than a micro-expression, not scored by MEGC),
+    apex marked. The time axis covers the whole stream (``duration_s``) when given."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(12, 3), dpi=100)
+    fig, (ax, lanes) = plt.subplots(2, 1, figsize=(12, 3.6), dpi=100, sharex=True,
+                                    gridspec_kw={"height_ratios": [3, 1]})
     try:
         if scores:
-            t = [p / 1e9 for p, _ in scores]
-            ax.plot(t, [v for _, v in scores], lw=0.8, color="tab:blue", label="score")
-        if threshold:
-            ax.plot([p / 1e9 for p, _ in threshold], [v for _, v in threshold], lw=0.6,
+            ax.plot([p / 1e9 for p, _ in scores], [v for _, v in scores], lw=0.8,
+                    color="tab:blue", label="score")
+            top = max(1.0, max(v for _, v in scores))
+        else:
+            top = 1.0
+            ax.text(0.5, 0.5, NO_SCORES, transform=ax.transAxes, ha="center",
+                    va="center", fontsize=8, color="0.3")
+        if isinstance(threshold, int | float):
+            ax.axhline(float(threshold), lw=0.8, color="tab:orange", ls="--",
+                       label=f"threshold {float(threshold):g}")
+        elif threshold:
+            ax.plot([p / 1e9 for p, _ in threshold], [v for _, v in threshold], lw=0.8,
                     color="tab:orange", ls="--", label="threshold")
-        for k, (g0, g1) in enumerate(gt):
-            ax.axvspan(g0 / 1e9, g1 / 1e9, color="tab:green", alpha=0.25,
-                       label="GT micro" if k == 0 else None)
-        top = max([v for _, v in scores], default=1.0) or 1.0
-        for k, iv in enumerate(pred):
-            color = "tab:red" if iv.kind == "micro" else "0.5"
-            ax.hlines(top * 1.05, iv.onset_ns / 1e9, iv.offset_ns / 1e9, color=color, lw=4,
-                      label="spotted" if k == 0 else None)
-            ax.plot(iv.apex_ns / 1e9, top * 1.05, "v", color=color, ms=4)
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("score")
+        for g0, g1 in gt:
+            ax.axvspan(g0 / 1e9, g1 / 1e9, color="tab:green", alpha=0.15)
+            lanes.hlines(1, g0 / 1e9, g1 / 1e9, color="tab:green", lw=6)
+        kinds = {"micro": "tab:red", "macro": "0.55"}
+        for iv in pred:
+            color = kinds.get(iv.kind or "micro", "tab:red")
+            lanes.hlines(0, iv.onset_ns / 1e9, iv.offset_ns / 1e9, color=color, lw=6)
+            lanes.plot(iv.apex_ns / 1e9, 0.35, "v", color=color, ms=4)
+        lanes.set_ylim(-0.6, 1.6)
+        lanes.set_yticks([0, 1], ["detections", "truth (micro)"], fontsize=7)
+        end = duration_s if duration_s else max(
+            [g1 / 1e9 for _, g1 in gt] + [iv.offset_ns / 1e9 for iv in pred]
+            + [p / 1e9 for p, _ in scores] + [1.0])
+        lanes.set_xlim(0, end)
+        lanes.set_xlabel("time (s)")
+        # Room above the curve for the legend, which must not hide a peak.
+        ax.set_ylim(min([0.0] + [v for _, v in scores]), top * 1.5)
+        ax.set_yticks([t for t in ax.get_yticks() if 0 <= t <= top])
+        ax.set_ylabel("spot score")
         ax.set_title(title, fontsize=9)
-        ax.legend(loc="upper right", fontsize=7)
+        handles, _ = ax.get_legend_handles_labels()
+        handles += [Patch(color="tab:green", alpha=0.5, label="ground truth micro"),
+                    Patch(color="tab:red", label="detected micro (scored)"),
+                    Patch(color="0.55", label="detected macro (> max length, not scored)")]
+        ax.legend(handles=handles, loc="upper right", fontsize=7, ncol=2)
         fig.tight_layout()
         fig.savefig(path, format="png")
     finally:

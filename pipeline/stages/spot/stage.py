@@ -164,6 +164,9 @@ class SpotStage(Stage[SpotSettings]):
         meta = {"box": list(face.box) or None,
                 "score": None if last is None else round(float(last[1]), 4),
                 "score_pts_ns": None if last is None else int(last[0])}
+        threshold = getattr(st.spotter, "threshold", None)
+        if isinstance(threshold, int | float):  # what a score must reach (plots draw it)
+            meta["threshold"] = round(float(threshold), 4)
         if self.settings.track_landmarks:
             meta["landmarks"] = np.round(face.landmarks, 1).tolist()
         return Message(wire.TRACK, face.stream, face.seq, face.pts_ns, meta=meta,

@@ -41,3 +41,30 @@ def test_eval_spotting_scores_events_against_ground_truth(tmp_path) -> None:
     assert "| AU1+AU2 | 1 | 1 | 1.000 |" in proc.stdout
     assert "| AU12 | 0 | 1 | 0.000 |" in proc.stdout
     assert (tmp_path / "plots" / "cam.png").exists()
+
+
+def test_eval_spotting_plots_the_score_and_says_what_it_did_not_count(tmp_path) -> None:
+    """Track records give the plot its score curve and threshold; a macro detection on a
+    planted micro-expression and a stream with no truth are said, not silently dropped."""
+    truth = GroundTruth("cam", 30.0, 300, 640, 480, 0, ["x"], [event(90, 99)])
+    truth.write(tmp_path / "gt")
+    ms = 1_000_000
+    records = [{"type": "track", "stream": "cam", "pts_ns": k * 33 * ms,
+                "score_pts_ns": k * 33 * ms, "score": 0.9 if 90 <= k <= 99 else 0.1,
+                "threshold": 0.7} for k in range(300)]
+    records += [
+        {"type": "event", "stream": "cam", "kind": "macro", "spotter": "learned",
+         "interval": {"onset_ns": 3_000 * ms, "apex_ns": 3_100 * ms, "offset_ns": 3_330 * ms}},
+        {"type": "event", "stream": "cam9", "kind": "micro", "spotter": "learned",
+         "interval": {"onset_ns": 1_000 * ms, "apex_ns": 1_100 * ms, "offset_ns": 1_300 * ms}},
+    ]
+    (tmp_path / "ev.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    proc = subprocess.run(mestream("eval", "spotting", "--gt", str(tmp_path / "gt.json"),
+                                   "--pred", str(tmp_path / "ev.jsonl"), "--plot",
+                                   str(tmp_path / "plots")),
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: stream 'cam9' has events but no ground truth" in proc.stdout
+    assert "note: cam: 1 detection(s) marked macro" in proc.stdout
+    assert "| cam | 1 | 0 | 0.000 | 0.000 | 0.000 | 0.00 |" in proc.stdout
+    assert (tmp_path / "plots" / "cam.png").exists()

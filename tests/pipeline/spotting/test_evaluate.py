@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.spotting.evaluate import (
@@ -87,3 +88,28 @@ def test_timeline_png_writes_a_png(tmp_path: Path) -> None:
                        tmp_path / "sub" / "t.png", title="test")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def _has_colour(png: Path, rgb: tuple[int, int, int], tolerance: int = 12) -> bool:
+    import matplotlib.image as mpimg
+
+    image = (mpimg.imread(str(png))[..., :3] * 255).astype(int)
+    return bool((np.abs(image - np.array(rgb)).max(axis=-1) <= tolerance).any())
+
+
+BLUE, ORANGE, GREY, RED = (31, 119, 180), (255, 127, 14), (140, 140, 140), (214, 39, 40)
+
+
+def test_the_timeline_draws_the_score_its_threshold_and_both_kinds_of_detection(
+        tmp_path: Path) -> None:
+    scores = [(i * 40 * MS, 0.9 if 25 <= i <= 33 else 0.05) for i in range(250)]
+    detections = [iv(1050, 1350), SpottedInterval(6000 * MS, 6200 * MS, 7000 * MS, 0.9,
+                                                  "macro", "t")]
+    with_curve = timeline_png(scores, [(1000 * MS, 1300 * MS)], detections,
+                              tmp_path / "a.png", threshold=0.7, duration_s=10.0)
+    assert all(_has_colour(with_curve, c) for c in (BLUE, ORANGE, GREY, RED))
+    # Without per-frame scores: no curve, and the plot says why (not an empty 1.0 axis).
+    events_only = timeline_png([], [(1000 * MS, 1300 * MS)], detections, tmp_path / "b.png",
+                               duration_s=10.0)
+    assert not _has_colour(events_only, BLUE, tolerance=4)
+    assert _has_colour(events_only, GREY) and _has_colour(events_only, RED)
