@@ -14,6 +14,7 @@ report rebuilds each scene and reads its plan; the mp4 re-renders its frames.
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 import time
@@ -253,12 +254,48 @@ def _or_dash(value: Any) -> Any:
     return "-" if value is None else value
 
 
+GAUGE_HOLD_NS = 100_000_000  # a score shows on the frames up to this long after it
+
+
+def score_at(scores: list[tuple[int, float]], score_pts: list[int], pts: int) -> float | None:
+    """The score describing the frame at ``pts``: the last one at or before it, if it
+    is not older than GAUGE_HOLD_NS (``score_pts``: the scores' pts, sorted)."""
+    k = bisect.bisect_right(score_pts, pts) - 1
+    if k >= 0 and pts - score_pts[k] <= GAUGE_HOLD_NS:
+        return scores[k][1]
+    return None
+
+
+def draw_gauge(frame: np.ndarray, score: float, full: float,
+               threshold: float | None) -> None:
+    """A vertical bar at the left edge: the spot score of this frame, its threshold as a
+    red tick (the bar turns red above it), and the value."""
+    top, bottom, height = 20, 100, 80
+    h = int(round(min(1.0, max(0.0, score / full)) * height))
+    above = threshold is not None and score >= threshold
+    cv2.rectangle(frame, (8, top), (20, bottom), (30, 30, 30), -1)  # readable on any scene
+    cv2.rectangle(frame, (8, top), (20, bottom), (160, 160, 160), 1)
+    cv2.rectangle(frame, (8, bottom - h), (20, bottom), RED if above else YELLOW, -1)
+    if threshold is not None:
+        y = bottom - int(round(min(1.0, threshold / full) * height))
+        cv2.line(frame, (5, y), (23, y), RED, 1)
+    cv2.putText(frame, f"spot {score:.2f}", (4, 116), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                YELLOW, 1, cv2.LINE_AA)
+
+
 def annotate(source: Any, tracks: list[dict[str, Any]], events: list[dict[str, Any]],
              gt: list[Any], path: Path) -> None:
     """Re-render the scene and draw what the pipeline reported on it."""
     scene = source.scene
     fps = scene.spec.fps
     by_seq = {int(r["seq"]): r for r in tracks}
+    # The score a frame got arrives frames later (the spotter looks ahead): each frame
+    # shows its own, found by the pts it describes; the gauge's full scale fits the
+    # spotter's (learned: 0-1, threshold 0.7; flow: a noise ratio, threshold 3).
+    scores, threshold = track_scores(tracks)
+    score_pts = [p for p, _ in scores]
+    full = (max(1.0, 1.5 * threshold) if threshold
+            else max([v for _, v in scores], default=1.0) or 1.0)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
                              (scene.spec.width, scene.spec.height))
     try:
@@ -270,11 +307,9 @@ def annotate(source: Any, tracks: list[dict[str, Any]], events: list[dict[str, A
                 cv2.rectangle(frame, (x0, y0), (x1, y1), YELLOW, 1)
                 for x, y in rec.get("landmarks", [])[::4]:
                     cv2.circle(frame, (int(x), int(y)), 1, YELLOW, -1)
-                if rec.get("score") is not None:
-                    h = int(min(1.0, rec["score"] / 20.0) * 80)
-                    cv2.rectangle(frame, (8, 100 - h), (20, 100), YELLOW, -1)
-                    cv2.putText(frame, f"spot {rec['score']:.1f}", (4, 116),
-                                cv2.FONT_HERSHEY_SIMPLEX, 0.4, YELLOW, 1, cv2.LINE_AA)
+            score = score_at(scores, score_pts, pts)
+            if score is not None:
+                draw_gauge(frame, score, full, threshold)
             for e in gt:
                 if e.onset <= i <= e.offset:
                     cv2.putText(frame, f"truth: {e.kind} {e.label}", (4, 16),
