@@ -147,6 +147,12 @@ def report(cfg: PipelineConfig, records: list[dict[str, Any]], out: Path,
                                "max": round(max(delays), 1)} if delays else None)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(summary_markdown(summary))
+    if summary["overall"].get("class_confusion"):
+        from pipeline.recognition.confusion import confusion_png
+
+        confusion_png(summary["overall"]["class_confusion"], out / "class_confusion.png",
+                      f"planted class vs published label ({totals['matched']} matched "
+                      "events; synthetic footage)")
     return summary
 
 
@@ -209,7 +215,8 @@ def confusion_markdown(confusion: dict[str, dict[str, int]]) -> list[str]:
         n = sum(row.values())
         lines.append(f"| {t} | " + " | ".join(
             f"{row.get(p, 0)} ({100 * row.get(p, 0) / n:.0f} %)" for p in labels) + " |")
-    return ["", "Class confusion over the matched events:", "", *lines]
+    return ["", "Class confusion over the matched events (also class_confusion.png):", "",
+            *lines]
 
 
 def _iou(record: dict[str, Any], g0: int, g1: int) -> float:

@@ -38,3 +38,4 @@ def test_demo_reports_against_ground_truth(tmp_path) -> None:
     # No classify stage here: the summary says so instead of printing None (issue 22).
     text = (out / "summary.md").read_text()
     assert "None" not in text and "no class scored" in text
+    assert not (out / "class_confusion.png").exists()
