@@ -135,3 +135,24 @@ def test_recipe_options_may_follow_the_recipe() -> None:
     args = _options_after_the_recipe(build_parser().parse_args(
         ["train", "--set", "a=1", "r.yaml", "--epochs", "3", "--set", "b=2"]))
     assert (args.recipe, args.epochs, args.set) == ("r.yaml", 3, ["a=1", "b=2"])
+
+
+def test_with_out_a_generated_dataset_and_the_clip_cache_go_under_it(tmp_path,
+                                                                      monkeypatch) -> None:
+    """Before: `mestream train configs/train/stcnn_synth.yaml --out X` generated 343 MB
+    into the repository's data/. A dataset that exists is read where it is."""
+    from train.commands import writes_under
+    from train.recipe import load_recipe
+
+    monkeypatch.delenv("MESTREAM_CACHE", raising=False)
+    recipe = load_recipe(REPO / "configs/train/stcnn_synth.yaml",
+                         [f"data.root={tmp_path / 'nowhere' / 'CASME2'}",
+                          f"data.generate.out={tmp_path / 'nowhere'}"])
+    moved = writes_under(recipe, tmp_path / "run")
+    assert moved.data.root == (tmp_path / "run" / "data" / "CASME2").resolve()
+    assert moved.data.generate.out == (tmp_path / "run" / "data").resolve()
+    assert moved.preparation.cache_dir == (tmp_path / "run" / "cache").resolve()
+    (tmp_path / "there" / "CASME2").mkdir(parents=True)
+    existing = load_recipe(REPO / "configs/train/stcnn_synth.yaml",
+                           [f"data.root={tmp_path / 'there' / 'CASME2'}"])
+    assert writes_under(existing, tmp_path / "run").data.root == existing.data.root
