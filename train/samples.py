@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +44,21 @@ def generate(gen: Generate) -> Path:
     from pipeline.synth.dataset import make_dataset
 
     logger.info("generating a synthetic %s dataset in %s", gen.layout, gen.out)
+    started = time.monotonic()
+    shown = [-1]
+
+    def report(done: int, total: int) -> None:  # a log line every 10 %
+        tenth = done * 10 // max(1, total)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            elapsed = time.monotonic() - started
+            left = elapsed * (total - done) / done if done else float("nan")
+            logger.info("generating: %d of %d frames (%d %%), %.0f s, about %.0f s left",
+                        done, total, 100 * done // max(1, total), elapsed, left)
+
     return make_dataset(gen.layout, gen.out, [str(f) for f in gen.faces] or None,
                         clips_per_subject=gen.clips_per_subject, seed=gen.seed,
-                        width=gen.width, height=gen.height, fps=gen.fps)
+                        width=gen.width, height=gen.height, fps=gen.fps, progress=report)
 
 
 def _class_of(sample: Sample, data: Data) -> str | None:

@@ -67,7 +67,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     from pipeline.synth.dataset import make_dataset
 
     with _progress() as bar:
-        task = bar.add_task(f"{args.layout} clips", total=None)
+        task = bar.add_task(f"{args.layout} frames rendered", total=None)
 
         def report(done: int, todo: int) -> None:
             bar.update(task, completed=done, total=todo)

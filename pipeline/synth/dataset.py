@@ -136,7 +136,6 @@ def make_dataset(layout_name: str, out: Path, faces: Sequence[str | Path] | None
         bases = bases[: layout.max_subjects]
     classes = sorted(label_set(layout.label_set))
     clips: list[DatasetClip] = []
-    todo = len(bases) * (1 if layout.long_videos else clips_per_subject)
     for s, face in enumerate(bases, start=1):
         if layout.long_videos:
             clips.append(long_video(face, s, layout, seed, width, height, seconds,
@@ -146,6 +145,47 @@ def make_dataset(layout_name: str, out: Path, faces: Sequence[str | Path] | None
                 label = classes[(c + s) % len(classes)]  # balanced, and varied per subject
                 clips.append(scripted_clip(face, s, c, label, layout, seed, width, height,
                                            micro_ms, micro_px, noise_sigma))
-        if progress is not None:
-            progress(len(clips), todo)
-    return layout.writer(Path(out), clips, layout.fps)
+    if progress is None:
+        return layout.writer(Path(out), clips, layout.fps)
+    # The frames are rendered as the writer reads them; a writer that cuts clips to their
+    # events (SMIC) reads fewer than the total, so the end is reported when it returns.
+    counter = _FrameCounter(sum(len(c.frames) for c in clips), progress)
+    for clip in clips:
+        clip.frames = _CountedFrames(clip.frames, counter)
+    progress(0, counter.total)
+    root = layout.writer(Path(out), clips, layout.fps)
+    progress(counter.total, counter.total)
+    return root
+
+
+class _FrameCounter:
+    """Frames rendered so far, reported at most every 1 %."""
+
+    def __init__(self, total: int, report: Callable[[int, int], None]):
+        self.total, self.done, self.report = total, 0, report
+        self._step = max(1, total // 100)
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.done % self._step == 0 and self.done < self.total:
+            self.report(self.done, self.total)
+
+
+class _CountedFrames(Sequence[np.ndarray]):
+    """A clip's frames that count each render (a frame read twice counts twice: the
+    total is then an underestimate of the work, never of the progress shown)."""
+
+    def __init__(self, frames: Sequence[np.ndarray], counter: _FrameCounter):
+        self.frames, self.counter = frames, counter
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)  # iteration stops here (the lazy frames wrap around)
+        frame = self.frames[i]
+        self.counter.tick()
+        return frame

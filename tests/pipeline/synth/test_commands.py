@@ -65,3 +65,17 @@ def test_synth_preview_draws_one_row_per_event(tmp_path) -> None:
     assert image is not None
     n = int(proc.stdout.split(": ", 1)[1].split()[0])
     assert n >= 1 and image.shape[0] == n * (160 + 22)   # a caption and a row of crops
+
+
+def test_dataset_generation_reports_the_frames_it_renders(tmp_path) -> None:
+    """Progress counts the frames as the writer renders them (the slow part; before it
+    counted the clips planned, all done before the first frame was drawn)."""
+    from pipeline.synth.dataset import make_dataset
+
+    seen: list[tuple[int, int]] = []
+    make_dataset("smic", tmp_path, clips_per_subject=1, width=96, height=72, fps=25.0,
+                 progress=lambda done, total: seen.append((done, total)))
+    total = seen[0][1]
+    assert seen[0] == (0, total) and seen[-1] == (total, total) and total > 20
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert len(seen) > 5  # reported along the way, not only at the ends
