@@ -233,9 +233,10 @@ class Tracking(Node):
                                   "long ends; a face found sooner near it keeps its id")
     min_score: float = Field(0.5, ge=0, le=1, description="detection confidence")
     min_face_px: int = Field(
-        64, ge=8, description="a face whose detected box is smaller (px) is not tracked: "
-        "counted as dropped{reason=face_too_small} and logged, since micro-expressions "
-        "(1-3 px on a 128 px face) are below a pixel at that size")
+        48, ge=8, description="a face whose detected box is smaller (px) is not tracked: "
+        "counted as dropped{reason=face_too_small} and logged: micro-expressions (1-3 px "
+        "on a 128 px aligned face) fall below half a pixel there (the detector's box is "
+        "brows to chin; the synthetic 320x240 scenes the models train on have 58-67 px)")
     landmark_every: int = Field(1, ge=1, le=10, description="locate landmarks on every "
                                 "k-th frame only; frames in between reuse them (half the "
                                 "align CPU at 2; the bundled learned spotter's F1 on its "
