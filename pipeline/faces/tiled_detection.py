@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from pipeline.faces.backend import FaceDetector
+from pipeline.faces.boxes import iou as box_iou
 from pipeline.faces.types import Detection
 
 TileSetting = Literal["auto", "off"] | int
@@ -58,21 +59,11 @@ def tile_side(height: int, width: int, tiles: TileSetting) -> int | None:
     return int(tiles) if int(tiles) < long else None
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = float(w * h)
-    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def merge(detections: list[Detection], iou: float = MERGE_IOU) -> list[Detection]:
     """Non-maximum suppression: the most confident of overlapping detections."""
     kept: list[Detection] = []
     for d in sorted(detections, key=lambda d: d.score, reverse=True):
-        if all(_iou(d.box, k.box) < iou for k in kept):
+        if all(box_iou(d.box, k.box) < iou for k in kept):
             kept.append(d)
     return kept
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.faces.backend import FaceBackend, FaceLandmarker
+from pipeline.faces.boxes import iou
 from pipeline.faces.canonical import face_box
 from pipeline.faces.tiled_detection import TiledDetector, TileSetting
 from pipeline.faces.types import Detection, Landmarks
@@ -47,17 +48,6 @@ class _Live:
     track: Track
     landmarker: FaceLandmarker
     seen_last_frame: bool
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = float(w * h)
-    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _centre_distance_in_sizes(det: np.ndarray, box: np.ndarray) -> float:
