@@ -206,15 +206,17 @@ def class_scores(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 def confusion_markdown(confusion: dict[str, dict[str, int]]) -> list[str]:
     """Rows = planted class, columns = published label: count and share of the row."""
-    if not confusion:
+    from pipeline.recognition.confusion import confusion_rows
+
+    rows = confusion_rows(confusion)
+    if not rows:
         return []
-    labels = sorted({p for row in confusion.values() for p in row} | set(confusion))
+    labels = [p for p, _, _ in rows[0][1]]
     lines = ["| planted \\ published | " + " | ".join(labels) + " |",
              "|---" * (len(labels) + 1) + "|"]
-    for t, row in confusion.items():
-        n = sum(row.values())
-        lines.append(f"| {t} | " + " | ".join(
-            f"{row.get(p, 0)} ({100 * row.get(p, 0) / n:.0f} %)" for p in labels) + " |")
+    for truth, cells in rows:
+        lines.append(f"| {truth} | " + " | ".join(
+            f"{count} ({100 * share:.0f} %)" for _, count, share in cells) + " |")
     return ["", "Class confusion over the matched events (also class_confusion.png):", "",
             *lines]
 

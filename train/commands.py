@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,6 @@ def writes_under(recipe: Any, out: Path) -> Any:
     (it does not exist yet) is generated under ``OUT/data`` instead of the recipe's folder
     (before: 343 MB in the repository's data/), and the aligned-clip cache goes to
     ``OUT/cache`` unless the recipe or $MESTREAM_CACHE names one."""
-    import os
-
     data, prep = recipe.data, recipe.preparation
     gen = data.generate
     if gen is not None and data.root is not None and not data.root.exists():

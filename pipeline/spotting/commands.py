@@ -34,16 +34,19 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def load_predictions(path: Path) -> dict[str, list[Any]]:
+def load_predictions(path: Path,
+                     records: list[dict[str, Any]] | None = None) -> dict[str, list[Any]]:
+    """The event records of ``path`` (or of its ``records``, already read) as spotted
+    intervals, per stream."""
     from pipeline.spotting.interval import SpottedInterval
 
     out: dict[str, list[Any]] = defaultdict(list)
-    for n, r in enumerate(read_records(path), start=1):
+    for n, r in enumerate(read_records(path) if records is None else records, start=1):
         if r.get("type") != "event":
             continue
         iv = interval_of(r)
         if iv is None:
-            raise SystemExit(f"error: {path}:{n}: an event without onset_ns/offset_ns")
+            raise SystemExit(f"error: {path}: record {n}: an event without onset_ns/offset_ns")
         out[r.get("stream", "?")].append(SpottedInterval(
             *iv,
             float(r.get("spot_score") or r.get("score") or 0.0), r.get("kind") or "micro",
@@ -63,8 +66,8 @@ def cmd_eval_spotting(args: argparse.Namespace) -> int:
 
     gt = json.loads(Path(args.gt).read_text())
     fps, frames = float(gt["fps"]), int(gt["frames"])
-    preds = load_predictions(Path(args.pred))
-    records = read_records(Path(args.pred)) if args.plot else []
+    records = read_records(Path(args.pred))  # read once: events, and track scores to plot
+    preds = load_predictions(Path(args.pred), records)
     truth_streams = ({e.get("stream", gt.get("stream", "?")) for e in gt["events"]}
                      | ({gt["stream"]} if "stream" in gt else set()))
     for sid in sorted(set(preds) - truth_streams):

@@ -94,10 +94,9 @@ class StreamReader:
                 return  # an old request
             if self._running:
                 self._pending = Rewind(seq, epoch)  # taken up at the next frame
-            elif self.live:
-                self._new_epoch(Rewind(seq, epoch))  # nothing to read: the epoch only
-            else:
-                self._new_epoch(Rewind(seq, epoch))
+                return
+            self._new_epoch(Rewind(seq, epoch))
+            if not self.live:  # a live stream has nothing to read again: the epoch only
                 self._running = True
                 self._start_thread(None, seq)
 

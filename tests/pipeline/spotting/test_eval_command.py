@@ -16,6 +16,16 @@ def event(onset: int, offset: int, aus: tuple[str, ...] = ("AU1", "AU2")) -> Exp
                            aus=aus, intensity_px=2.0)
 
 
+def eval_spotting(tmp_path) -> subprocess.CompletedProcess:
+    """`mestream eval spotting` on tmp_path's gt.json and ev.jsonl, plots to plots/."""
+    proc = subprocess.run(mestream("eval", "spotting", "--gt", str(tmp_path / "gt.json"),
+                                   "--pred", str(tmp_path / "ev.jsonl"), "--plot",
+                                   str(tmp_path / "plots")),
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 def test_eval_spotting_scores_events_against_ground_truth(tmp_path) -> None:
     truth = GroundTruth("cam", 30.0, 1800, 640, 480, 0, ["x"],
                         [event(300, 309), event(900, 909, ("AU12",))])
@@ -30,11 +40,7 @@ def test_eval_spotting_scores_events_against_ground_truth(tmp_path) -> None:
         {"type": "end_of_stream", "stream": "cam", "seq": 1800},
     ]
     (tmp_path / "ev.jsonl").write_text("\n".join(json.dumps(p) for p in preds))
-    proc = subprocess.run(mestream("eval", "spotting", "--gt", str(tmp_path / "gt.json"),
-                                   "--pred", str(tmp_path / "ev.jsonl"), "--plot",
-                                   str(tmp_path / "plots")),
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    proc = eval_spotting(tmp_path)
     assert "| cam | 2 | 2 | 0.500 | 0.500 | 0.500 | 1.00 |" in proc.stdout
     assert "overall: precision 0.500, recall 0.500, F1 0.500" in proc.stdout
     # Which kind of movement was missed: the lone AU12, not the brow raise.
@@ -59,11 +65,7 @@ def test_eval_spotting_plots_the_score_and_says_what_it_did_not_count(tmp_path) 
          "interval": {"onset_ns": 1_000 * ms, "apex_ns": 1_100 * ms, "offset_ns": 1_300 * ms}},
     ]
     (tmp_path / "ev.jsonl").write_text("\n".join(json.dumps(r) for r in records))
-    proc = subprocess.run(mestream("eval", "spotting", "--gt", str(tmp_path / "gt.json"),
-                                   "--pred", str(tmp_path / "ev.jsonl"), "--plot",
-                                   str(tmp_path / "plots")),
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    proc = eval_spotting(tmp_path)
     assert "warning: stream 'cam9' has events but no ground truth" in proc.stdout
     assert "note: cam: 1 detection(s) marked macro" in proc.stdout
     assert "| cam | 1 | 0 | 0.000 | 0.000 | 0.000 | 0.00 |" in proc.stdout
