@@ -222,6 +222,16 @@ class Tracking(Node):
     detector: Literal["short", "full"] = Field(
         "short", description="mediapipe backend: BlazeFace short range (faces within "
         "about 2 m, the faster) or full range (about 5 m: room cameras, smaller faces)")
+    mesh: Literal["refined", "fast", "plain"] = Field(
+        "refined", description="mediapipe backend's landmarks: refined: MediaPipe's "
+        "refined 478-point mesh on every frame (what the bundled models were trained on); "
+        "fast: the plain 468-point mesh (LiteRT) on every frame, anchored per face to the "
+        "refined mesh every mesh_refresh_every frames (align 3.7 vs 5.4 ms a frame; the "
+        "bundled spotter's F1 on fresh test scenes 0.84 vs 0.92, lab/alignment/README.md: "
+        "for a spotter trained on it); plain: the 468-point mesh alone (the cheapest; "
+        "read worse still by the bundled spotter)")
+    mesh_refresh_every: int = Field(30, ge=1, le=10000, description="fast mesh: frames "
+                                    "between a face's refined-mesh calls")
     detect_tiles: Literal["auto", "off"] | Annotated[int, Field(ge=64, le=8192)] = Field(
         "auto", description="also run the detector on overlapping square tiles: auto: "
         "squares of the short side for frames wider than 3:2 (a wide or multi-person "
@@ -270,7 +280,8 @@ class AlignSettings(StageSettings):
     type: Literal["align"]
     replicas: int = Field(1, ge=1, le=64)
     backend: Literal["mediapipe", "retinaface"] = Field(
-        "mediapipe", description="mediapipe: BlazeFace + 478-point mesh (Apache-2.0); "
+        "mediapipe", description="mediapipe: BlazeFace + 478-point mesh (Apache-2.0; "
+        "tracking.mesh says which); "
         "retinaface: RetinaFace-MobileNet0.25, 5 points, on ONNX Runtime (MIT)")
     tracking: Tracking = Tracking()
     alignment: Alignment = Alignment()
@@ -280,6 +291,9 @@ class AlignSettings(StageSettings):
         if self.backend != "mediapipe" and self.tracking.detector != "short":
             raise ValueError(f"tracking.detector: {self.tracking.detector!r} is a mediapipe "
                              f"detector; the {self.backend} backend has one detector")
+        if self.backend != "mediapipe" and self.tracking.mesh != "refined":
+            raise ValueError(f"tracking.mesh: {self.tracking.mesh!r} is a mediapipe mesh; "
+                             f"the {self.backend} backend has its own landmarks")
         return self
 
 

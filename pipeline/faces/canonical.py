@@ -31,8 +31,11 @@ import numpy as np
 from pipeline.faces.similarity import apply_transform, estimate_similarity
 
 MEDIAPIPE = "mediapipe478"
+MEDIAPIPE468 = "mediapipe468"
+"""The same mesh without the 10 iris points (the plain model, see
+:mod:`pipeline.faces.litert_mesh`): indices 0-467 mean the same points."""
 RETINAFACE = "retinaface5"
-SCHEMES = (MEDIAPIPE, RETINAFACE)
+SCHEMES = (MEDIAPIPE, MEDIAPIPE468, RETINAFACE)
 
 ARCFACE_112 = np.array(
     [
@@ -53,6 +56,7 @@ SEMANTIC5: dict[str, tuple[tuple[int, ...], ...]] = {
     MEDIAPIPE: ((33, 133), (362, 263), (1,), (61,), (291,)),
     RETINAFACE: ((0,), (1,), (2,), (3,), (4,)),
 }
+SEMANTIC5[MEDIAPIPE468] = SEMANTIC5[MEDIAPIPE]
 """Per scheme, the landmark index groups of the 5 semantic points, image-left first."""
 
 STABLE_INDICES: dict[str, tuple[int, ...]] = {
@@ -62,6 +66,7 @@ STABLE_INDICES: dict[str, tuple[int, ...]] = {
     MEDIAPIPE: (33, 133, 362, 263, 168, 6, 197, 195),
     RETINAFACE: (0, 1, 2),
 }
+STABLE_INDICES[MEDIAPIPE468] = STABLE_INDICES[MEDIAPIPE]
 """Per scheme, the landmarks that define the alignment transform."""
 
 # Derived by fit_template from 825 GRID frames (see the module docstring). The mean face's
@@ -93,8 +98,28 @@ _RETINAFACE_STABLE = np.array(
     ]
 )
 
+# The plain mesh's stable points, calibrated into the same frame the same way: where they
+# sit, on average over the 825 GRID frames, once each frame is aligned by the refined
+# mesh's (0.4-0.8 px at 128 px from the refined places; the spread per frame is 0.74 px).
+# Aligned with the refined places instead, the bundled spotter's test6 F1 fell 0.87 -> 0.65:
+# it was trained on the refined mesh's crops, and a sub-pixel offset of the whole face is
+# what it reads.
+_MEDIAPIPE468_STABLE = np.array(
+    [
+        [0.2724, 0.4465],
+        [0.4109, 0.4538],
+        [0.5893, 0.4536],
+        [0.7301, 0.4455],
+        [0.4986, 0.4239],
+        [0.4985, 0.4630],
+        [0.4985, 0.5005],
+        [0.4984, 0.5360],
+    ]
+)
+
 STABLE_CANONICAL: dict[str, np.ndarray] = {
     MEDIAPIPE: _MEDIAPIPE_STABLE,
+    MEDIAPIPE468: _MEDIAPIPE468_STABLE,
     RETINAFACE: _RETINAFACE_STABLE,
 }
 """Per scheme, the normalised canonical places of ``STABLE_INDICES`` (same order)."""

@@ -1,7 +1,8 @@
 """MediaPipe 0.10.21 legacy solutions: BlazeFace detection and the 478-point face mesh.
 
 Both models ship inside the wheel (Apache-2.0), nothing is downloaded. Measured here (see
-shared/docs/faces.md): detection 2.4 ms, mesh 4-6 ms per 640x480 frame on 2 cores.
+shared/docs/faces.md): detection 2.4 ms, refined mesh 3.5-6 ms per 640x480 frame on 2
+cores; the fast mesh (:mod:`pipeline.faces.anchored_mesh`) about 2 ms.
 """
 
 from __future__ import annotations
@@ -17,10 +18,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import mediapipe as mp  # noqa: E402  (after the log settings it reads at import)
 import numpy as np
 
-from pipeline.faces.canonical import MEDIAPIPE
+from pipeline.faces.anchored_mesh import AnchoredMeshLandmarker
+from pipeline.faces.canonical import MEDIAPIPE, MEDIAPIPE468
 from pipeline.faces.crop_window import CropWindow
 from pipeline.faces.images import to_rgb
+from pipeline.faces.litert_mesh import LiteRTMeshLandmarker
 from pipeline.faces.types import Detection, Landmarks
+
+MESHES = ("fast", "refined", "plain")
+"""The landmark models: fast = the plain mesh on LiteRT anchored to the refined mesh every
+``refresh_every`` frames (:mod:`pipeline.faces.anchored_mesh`); refined = MediaPipe's
+refined 478-point graph on every frame; plain = the 468-point mesh on LiteRT alone."""
 
 
 class MediaPipeDetector:
@@ -97,24 +105,34 @@ class MediaPipeBackend:
     """MediaPipe detection + mesh.
 
     ``model_selection``: 0 = short range (faces within about 2 m of the camera, the faster
-    model), 1 = full range (up to about 5 m, about 6 ms). ``crop_scale``: the landmarker's
-    crop side over the face box size.
+    model), 1 = full range (up to about 5 m, about 6 ms). ``mesh`` (see :data:`MESHES`):
+    "fast" (about 1.9 ms of CPU a face and frame here, 478 points in the refined mesh's
+    places), "refined" (about 3.6 ms), "plain" (about 1.7 ms, 468 points in the plain
+    model's own places: the bundled spotter, trained on refined crops, reads them worse).
+    ``refresh_every``: frames between the fast mesh's refined calls. ``crop_scale``: the
+    refined landmarker's crop side over the face box size.
     """
 
     name = "mediapipe"
-    scheme = MEDIAPIPE
 
     def __init__(
         self,
         model_selection: int = 0,
         min_detection_confidence: float = 0.5,
         crop_scale: float = 1.8,
+        mesh: str = "refined",
+        refresh_every: int = 30,
     ):
         if model_selection not in (0, 1):
             raise ValueError(
                 f"model_selection must be 0 (short range) or 1 (full range), "
                 f"got {model_selection!r}"
             )
+        if mesh not in MESHES:
+            raise ValueError(f"mesh must be one of {MESHES}, got {mesh!r}")
+        self.mesh = mesh
+        self.scheme = MEDIAPIPE468 if mesh == "plain" else MEDIAPIPE
+        self.refresh_every = refresh_every
         self.model_selection = model_selection
         self.min_detection_confidence = min_detection_confidence
         self.crop_scale = crop_scale
@@ -122,5 +140,10 @@ class MediaPipeBackend:
     def detector(self) -> MediaPipeDetector:
         return MediaPipeDetector(self.model_selection, self.min_detection_confidence)
 
-    def landmarker(self) -> MediaPipeLandmarker:
+    def landmarker(self) -> MediaPipeLandmarker | LiteRTMeshLandmarker | AnchoredMeshLandmarker:
+        if self.mesh == "plain":
+            return LiteRTMeshLandmarker()
+        if self.mesh == "fast":
+            return AnchoredMeshLandmarker(MediaPipeLandmarker(self.crop_scale),
+                                          self.refresh_every)
         return MediaPipeLandmarker(self.crop_scale)

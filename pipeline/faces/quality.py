@@ -17,7 +17,7 @@ import math
 import cv2
 import numpy as np
 
-from pipeline.faces.canonical import ARCFACE, MEDIAPIPE, RETINAFACE, semantic_points
+from pipeline.faces.canonical import ARCFACE, MEDIAPIPE, MEDIAPIPE468, RETINAFACE, semantic_points
 from pipeline.faces.types import Landmarks
 
 # In a frontal face the nose tip sits this far down from the eye line, as a fraction of the
@@ -28,6 +28,7 @@ _FRONTAL_NOSE_RATIO = {
         (ARCFACE[2, 1] - ARCFACE[:2, 1].mean()) / (ARCFACE[3:, 1].mean() - ARCFACE[:2, 1].mean())
     ),
     MEDIAPIPE: 0.553,
+    MEDIAPIPE468: 0.553,  # the same mesh points
 }
 # How far the nose tip stands in front of the eye/mouth plane, in inter-ocular distances for
 # the sideways offset and in eye-to-mouth distances for the vertical one (anthropometric

@@ -56,8 +56,9 @@ class FaceCells:
 
     def eye_boxes(self, points: np.ndarray | None, canonical: float = 128.0
                   ) -> list[tuple[float, float, float, float]]:
-        """Normalised eye boxes from 478 landmarks (canonical px), or the fixed ones."""
-        if points is None or len(points) < 478:
+        """Normalised eye boxes from the mesh (468 or 478 points, canonical px), or the fixed
+        ones."""
+        if points is None or len(points) < 468:  # no mesh (irises not needed)
             return list(FIXED_EYES)
         boxes = []
         for a, b in EYE_CORNERS:

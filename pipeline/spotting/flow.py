@@ -464,7 +464,7 @@ def _top_mean(values: np.ndarray, k: int) -> float:
 
 
 def _has_mesh(points: np.ndarray | None) -> bool:
-    return points is not None and len(points) >= 478
+    return points is not None and len(points) >= 468  # the mesh, with or without irises
 
 
 def _fit_similarity(xy: np.ndarray, uv: np.ndarray) -> np.ndarray:

@@ -49,7 +49,8 @@ class StreamFaces:
 class AlignStage(Stage[AlignSettings]):
     def setup(self) -> None:
         s = self.settings
-        options = ({"model_selection": 1 if s.tracking.detector == "full" else 0}
+        options = ({"model_selection": 1 if s.tracking.detector == "full" else 0,
+                    "mesh": s.tracking.mesh, "refresh_every": s.tracking.mesh_refresh_every}
                    if s.backend == "mediapipe" else {})
         self.backend: FaceBackend = open_backend(s.backend, **options)
         self.too_small_logged = 0

@@ -102,7 +102,7 @@ def _landmarks(path: Path, frames: np.ndarray) -> np.ndarray:
     A frame where the mesh loses the face keeps the previous frame's landmarks (rare on
     the frontal clips this is meant for); a file with no face at all is an error.
     """
-    tracker = FaceTracker(open_backend("mediapipe"), detect_every=1_000_000)
+    tracker = FaceTracker(open_backend("mediapipe", mesh="refined"), detect_every=1_000_000)
     out: list[np.ndarray | None] = []
     try:
         for i, frame in enumerate(frames):

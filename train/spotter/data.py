@@ -54,7 +54,8 @@ def _test_set(seeds_30: range, seeds_200: range) -> list[SceneJob]:
             + [SceneJob(f"s{s}_200", s, 200.0, 10.0, 12.0) for s in seeds_200])
 
 
-SETS = ("train", "val", "test", "test2", "test3", "test4", "test5", "test6", "compare",
+SETS = ("train", "val", "test", "test2", "test3", "test4", "test5", "test6", "test7",
+        "compare",
         "grid", "align_check")
 """The names :func:`scene_jobs` knows."""
 
@@ -63,7 +64,8 @@ def scene_jobs(which: str) -> list[SceneJob]:
     """The named sets. Seeds: train 1000+, validation 500-519, test 300-319 / 300-309 and
     the comparison seeds 100-109 (the flow table's), fresh test seeds 320-339 / 320-329
     (``test2``), 340-359 / 330-339 (``test3``), 360-379 / 360-369 (``test4``) and 380-399 /
-    380-389 (``test5``) and 400-419 / 400-409 (``test6``); no seed is in two sets."""
+    380-389 (``test5``), 400-419 / 400-409 (``test6``) and 420-439 / 410-419 (``test7``); no
+    seed is in two sets."""
     jobs: list[SceneJob] = []
     if which == "train":
         for s in range(1000, 1048):   # 30 fps, more events than the test scenes
@@ -93,6 +95,8 @@ def scene_jobs(which: str) -> list[SceneJob]:
         jobs = _test_set(range(380, 400), range(380, 390))
     elif which == "test6":   # fresh test seeds for the round after test5 was read
         jobs = _test_set(range(400, 420), range(400, 410))
+    elif which == "test7":   # fresh seeds: the fast mesh's confirmation (issue 21)
+        jobs = _test_set(range(420, 440), range(410, 420))
     elif which == "compare":
         for s in range(100, 110):
             jobs.append(SceneJob(f"s{s}_30", s, 30.0, 30.0, 12.0))

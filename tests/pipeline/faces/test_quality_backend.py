@@ -56,9 +56,12 @@ def test_head_pose_of_frontal_grid_faces(mediapipe: FaceBackend) -> None:
 
 
 def landmarker_on(backend: FaceBackend, frame: np.ndarray) -> Landmarks:
+    """The landmarks of the face the backend's detector finds, as a new track gets them."""
     landmarker = backend.landmarker()
-    h, w = frame.shape[:2]
-    lm = landmarker.locate(frame, np.array([0, 0, w, h], np.float32))
+    detector = backend.detector()
+    box = detector.detect(frame)[0].box
+    detector.close()
+    lm = landmarker.locate(frame, box)
     landmarker.close()
     assert lm is not None
     return lm

@@ -155,3 +155,25 @@ def test_the_align_stage_sends_a_face_per_person_and_counts_faces_too_small(
     out, counts = align(400)
     assert out == [[], [], []]
     assert counts["dropped"]["face_too_small"] >= 1
+
+
+def test_the_fast_mesh_from_the_yaml_gives_the_refined_scheme(stage_in_process) -> None:
+    """``tracking.mesh: fast`` reaches the landmarker: every face message of a GRID clip
+    carries 478 points in the refined mesh's scheme, the face box on the speaker."""
+    capture = cv2.VideoCapture(str(clip_path("bbaf2n")))
+    frames = [capture.read()[1] for _ in range(8)]
+    capture.release()
+    stage = stage_in_process({
+        "name": "t-align-fast",
+        "sources": {"cam": {"type": "testpattern", "frames": 1}},
+        "stages": {"capture": {"type": "capture"},
+                   "align": {"type": "align", "tracking": {"mesh": "fast"}},
+                   "publish": {"type": "publish", "bind": "tcp://127.0.0.1:1"}},
+    }, "align")
+    faces = [Face.from_message(m) for i, f in enumerate(frames)
+             for m in stage.process(Frame("cam", i, i * 40_000_000, f).to_message())]
+    assert len(faces) == 8
+    assert {f.scheme for f in faces} == {"mediapipe478"}
+    assert all(f.landmarks.shape == (478, 2) for f in faces)
+    x0, y0, x1, y1 = faces[-1].box
+    assert 80 < x1 - x0 < 200 and 100 < (x0 + x1) / 2 < 260
