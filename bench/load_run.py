@@ -67,6 +67,8 @@ class LoadSpec:
     spot_replicas: int = 1
     detect_every: int = 5
     landmark_every: int = 1
+    mesh: str = "refined"
+    """stages.align.tracking.mesh (refined, fast, plain)."""
     align_size: int = 64
     stabilise: str = "hold"
     spotter: str = "flow"
@@ -80,8 +82,9 @@ class LoadSpec:
     events_per_minute: float = 30.0
 
     def _landmarks(self) -> str:
-        return (f", landmarks every {self.landmark_every}" if self.landmark_every > 1
-                else "")
+        every = (f", landmarks every {self.landmark_every}" if self.landmark_every > 1
+                 else "")
+        return every + (f", {self.mesh} mesh" if self.mesh != "refined" else "")
 
     def describe(self) -> str:
         source = (f"pre-rendered {self.loop_frames}-frame loop per stream" if self.loop_frames
@@ -192,7 +195,8 @@ def pipeline_yaml(spec: LoadSpec, port: int, ipc_dir: Path) -> dict[str, Any]:
             "align": {"type": "align", "replicas": spec.align_replicas,
                       "opencv_threads": spec.opencv_threads,
                       "tracking": {"detect_every": spec.detect_every,
-                                   "landmark_every": spec.landmark_every},
+                                   "landmark_every": spec.landmark_every,
+                                   "mesh": spec.mesh},
                       "alignment": {"size": spec.align_size, "stabilise": spec.stabilise}},
             "spot": {"type": "spot", "replicas": spec.spot_replicas, "spotter": spec.spotter,
                      "opencv_threads": spec.opencv_threads,

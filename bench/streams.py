@@ -262,6 +262,17 @@ def stream_rows(quick: bool) -> list[Row]:
                  for b, *rest in profile_rows(runs_ship[best_ship], None)]
         rows += [(f"{b} (shipped configuration)", *rest)
                  for b, *rest in latency_rows(runs_ship[best_ship])[:1]]
+    # The next fix, measured beside it: the fast mesh (not shipped: the bundled spotter,
+    # trained on refined-mesh crops, loses F1 with it; lab/alignment/README.md).
+    fast = replace(ship, mesh="fast")
+    print("streams sustained, shipped configuration with the fast mesh:", flush=True)
+    best_fast, runs_fast = search_max_streams(fast, start=max(2, best_ship), max_runs=4)
+    rows.append(streams_row("shipped configuration with tracking.mesh: fast (NOT shipped: "
+                            "the bundled spotter loses F1 with it)", best_fast, runs_fast,
+                            fast))
+    if runs_fast.get(best_fast) is not None:
+        rows += [(f"{b} (fast mesh)", *rest)
+                 for b, *rest in profile_rows(runs_fast[best_fast], None)]
     # The lighter configurations beside it.
     base = LoadSpec(streams=4, seconds=20.0)
     print("streams sustained, pre-rendered sources:", flush=True)
