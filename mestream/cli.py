@@ -223,6 +223,30 @@ def cmd_align_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    import os
+
+    from pipeline.view.server import serve
+
+    cfg = _load(args.file, args.set)
+    if cfg.view is None:
+        raise ConfigError([f"{args.file}: view: the pipeline sends no previews; add a "
+                           "view: section (e.g. `view: {fps: 5}`) so its align workers "
+                           "send them to `mestream view`"])
+    publish = [st for st in cfg.stages.values() if st.type == "publish"]
+    if not publish:
+        raise ConfigError([f"{args.file}: stages: no publish stage, so no records to "
+                           "show (the view subscribes to it)"])
+    token = args.token or os.environ.get("MESTREAM_VIEW_TOKEN") or None
+    try:
+        serve(cfg.view.endpoint, publish[0].bind.replace("*", "127.0.0.1"), args.host,
+              args.port, token, title=cfg.name)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_stage(args: argparse.Namespace) -> int:
     from pipeline.runtime.stage_main import run_stage
 
@@ -261,6 +285,17 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="with --tail: JSON lines")
     add_set(r)
     r.set_defaults(func=cmd_run)
+
+    w = sub.add_parser("view", help="serve a live web page of a running pipeline "
+                       "(its YAML needs a view: section)")
+    w.add_argument("file", help="the pipeline YAML (view: and the publish stage's bind)")
+    w.add_argument("--host", default="127.0.0.1", help="address to serve on (default "
+                   "loopback; any other needs --token)")
+    w.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    w.add_argument("--token", default=None, help="required of every viewer "
+                   "(?token=... or Authorization: Bearer); default $MESTREAM_VIEW_TOKEN")
+    add_set(w)
+    w.set_defaults(func=cmd_view)
 
     from pipeline.runtime.stage_main import add_stage_arguments
 

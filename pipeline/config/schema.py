@@ -431,6 +431,30 @@ class Supervisor(Node):
     stop_timeout_s: float = Field(10.0, gt=0)
 
 
+class View(Node):
+    """Live view previews (``mestream view``): each align worker sends every stream's
+    frames, scaled down and JPEG-encoded, ``fps`` times a second of source time, with the
+    face boxes it found in them, to ``endpoint``, where ``mestream view`` listens. Nothing
+    is encoded while no view is connected."""
+
+    endpoint: str = Field("tcp://127.0.0.1:5570", description="where `mestream view` "
+                          "binds for previews (loopback or ipc: the web page is what "
+                          "leaves the machine, behind its token)")
+    fps: float = Field(5.0, gt=0, le=60, description="previews a second of source time "
+                       "per stream")
+    width: int = Field(480, ge=64, le=1920, description="preview width in pixels")
+    quality: int = Field(75, ge=10, le=100, description="JPEG quality")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _local(cls, endpoint: str) -> str:
+        if not is_loopback(endpoint):
+            raise ValueError(f"{endpoint} is not on loopback: previews are not encrypted; "
+                             "serve the page on another address instead (`mestream view "
+                             "--host 0.0.0.0 --token ...`)")
+        return endpoint
+
+
 class Security(Node):
     """CURVE on every tcp socket (``pipeline/runtime/keys.py``; make the files with ``mestream
     keys DIR``). Required when any tcp endpoint is off loopback; ipc never uses it (its
@@ -473,6 +497,7 @@ class PipelineConfig(Node, Topology):
     metrics: Metrics = Metrics()
     supervisor: Supervisor = Supervisor()
     security: Security | None = None
+    view: View | None = None
 
     @model_validator(mode="after")
     def _curve_off_loopback(self) -> PipelineConfig:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+import zmq
 
 from pipeline import messages
 from pipeline.config import AlignSettings
@@ -30,6 +31,7 @@ from pipeline.logs import worth_logging
 from pipeline.runtime import wire
 from pipeline.runtime.stage import Stage
 from pipeline.runtime.wire import Message
+from pipeline.view.preview import PreviewTap
 
 
 @dataclass
@@ -65,6 +67,13 @@ class AlignStage(Stage[AlignSettings]):
         cfg = self.ctx.config
         for sid in sorted(cfg.expected_streams(self.ctx.name, self.ctx.replica)):
             self._faces_of(sid)
+        # The live view (YAML view:): previews of the frames with this worker's boxes.
+        self.preview: PreviewTap | None = None
+        if cfg.view is not None:
+            v = cfg.view
+            sock = self.ctx.open_socket(zmq.XPUB, v.endpoint, bind=False, sndhwm=16,
+                                        linger_ms=0)
+            self.preview = PreviewTap(sock, v.fps, v.width, v.quality)
         self.log.info("face backend %s (%s landmarks)", self.backend.name, self.backend.scheme)
 
     def _faces_of(self, stream: str) -> StreamFaces:
@@ -102,6 +111,9 @@ class AlignStage(Stage[AlignSettings]):
         else:
             tracks = st.tracks
         st.frames += 1
+        if self.preview is not None:
+            self.preview.offer(frame.stream, frame.seq, frame.pts_ns, image,
+                               [(t.id, t.box) for t in tracks])
         if not tracks:
             self.ctx.metrics.count_drop(frame.stream, "no_face")
             return ()
@@ -140,6 +152,8 @@ class AlignStage(Stage[AlignSettings]):
             st.close()
 
     def on_stream_end(self, msg: Message) -> Iterable[Message]:
+        if self.preview is not None:
+            self.preview.forget(msg.stream)
         st = self.streams.pop(msg.stream, None)
         if st is not None:
             st.close()
