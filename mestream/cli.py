@@ -237,6 +237,10 @@ def cmd_view(args: argparse.Namespace) -> int:
     if not publish:
         raise ConfigError([f"{args.file}: stages: no publish stage, so no records to "
                            "show (the view subscribes to it)"])
+    quiet = [n for n, st in cfg.stages.items() if st.type == "spot" and not st.emit_tracks]
+    for name in quiet:
+        print(f"note: stages.{name}.emit_tracks is off: the page shows no score strip "
+              "(set it to true for per-frame scores)", file=sys.stderr)
     token = args.token or os.environ.get("MESTREAM_VIEW_TOKEN") or None
     try:
         serve(cfg.view.endpoint, publish[0].bind.replace("*", "127.0.0.1"), args.host,
