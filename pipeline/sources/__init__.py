@@ -1,4 +1,5 @@
-"""Frame sources: files, image folders, cameras, network streams, a test pattern, and
+"""Frame sources: files, image folders, cameras, network streams, GStreamer pipelines, a
+test pattern, and
 any Python factory (the hook the synthetic micro-expression scene plugs into)."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 from pipeline.config import (
     CameraSource,
     FileSource,
+    GStreamerSource,
     ImageFolderSource,
     NetworkSource,
     PythonSource,
@@ -36,6 +38,10 @@ def open_source(stream: str, cfg: Any) -> Source:
     if isinstance(cfg, NetworkSource):
         return OpenCVSource(stream, cfg.url, live=True, open_timeout_s=cfg.open_timeout_s,
                             read_timeout_s=cfg.read_timeout_s)
+    if isinstance(cfg, GStreamerSource):
+        from pipeline.sources.gstreamer import GStreamerSource as GStreamerReader
+
+        return GStreamerReader(stream, cfg.pipeline, live=cfg.live, fps=cfg.fps)
     if isinstance(cfg, TestPatternSource):
         return TestPatternReader(stream, cfg.width, cfg.height, cfg.fps, cfg.frames)
     if isinstance(cfg, SyntheticSource):

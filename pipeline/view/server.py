@@ -38,6 +38,7 @@ log = logging.getLogger("mestream.view")
 MAX_PREVIEW_BYTES = 8 << 20
 FRAME_POLL_S = 0.04
 EVENTS_BACKLOG = 50
+EOS_JOIN_S = 15.0  # a GStreamer sink finishing its file
 
 
 class ViewReceiver(threading.Thread):
@@ -49,11 +50,11 @@ class ViewReceiver(threading.Thread):
         self.preview_endpoint = preview_endpoint
         self.records_endpoint = records_endpoint
         self.ready = threading.Event()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.malformed_previews = 0
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def run(self) -> None:
         ctx = zmq.Context()
@@ -65,7 +66,7 @@ class ViewReceiver(threading.Thread):
                 poller.register(previews, zmq.POLLIN)
                 poller.register(records.socket, zmq.POLLIN)
                 self.ready.set()
-                while not self._stop.is_set():
+                while not self._halt.is_set():
                     ready = dict(poller.poll(100))
                     if previews in ready:
                         self._take_previews(previews)
@@ -124,8 +125,8 @@ def make_app(state: ViewState, token: str | None = None, title: str = "mestream"
             last = -1
             while not await request.is_disconnected():
                 got = state.picture(sid)
-                if got is not None and got[0] != last:
-                    last, jpeg = got
+                if got is not None and got.version != last:
+                    last, jpeg = got.version, got.jpeg
                     yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
                            + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
                 await asyncio.sleep(FRAME_POLL_S)
@@ -170,16 +171,52 @@ def check_host(host: str, token: str | None) -> None:
 
 def serve(preview_endpoint: str, records_endpoint: str, host: str = "127.0.0.1",
           port: int = 8080, token: str | None = None, title: str = "mestream",
-          started: threading.Event | None = None) -> None:
-    """Run the view until interrupted (Ctrl-C / SIGTERM)."""
-    import uvicorn
-
+          gst_out: dict[str, str] | None = None, page: bool = True, fps: float = 5.0) -> int:
+    """Run the view until interrupted (Ctrl-C / SIGTERM); without the page, until every
+    ``gst_out`` stream ended. ``gst_out``: stream id -> GStreamer pipeline its annotated
+    pictures are pushed into. Returns the exit code (1 if a sink failed)."""
     check_host(host, token)
     state = ViewState()
     receiver = ViewReceiver(state, preview_endpoint, records_endpoint)
     receiver.start()
     if not receiver.ready.wait(10):
         raise RuntimeError(f"could not bind {preview_endpoint} for previews")
+    feeders = []
+    if gst_out:
+        from pipeline.view.gst_sink import GStreamerSink, SinkFeeder
+
+        feeders = [SinkFeeder(state, sid, GStreamerSink(desc, fps))
+                   for sid, desc in gst_out.items()]
+        for feeder in feeders:
+            feeder.start()
+    try:
+        if page:
+            _serve_page(state, host, port, token, title, preview_endpoint, records_endpoint)
+        else:
+            for feeder in feeders:
+                while feeder.is_alive():
+                    feeder.join(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for feeder in feeders:
+            feeder.stop()
+        for feeder in feeders:
+            feeder.join(EOS_JOIN_S)
+        receiver.stop()
+        receiver.join(5)
+    failed = [f for f in feeders if f.error is not None]
+    for f in failed:
+        log.error("--gst-out %s: %s", f.stream, f.error)
+    for f in feeders:
+        print(f"gst-out {f.stream}: {f.sink.frames} frames", flush=True)
+    return 1 if failed else 0
+
+
+def _serve_page(state: ViewState, host: str, port: int, token: str | None, title: str,
+                preview_endpoint: str, records_endpoint: str) -> None:
+    import uvicorn
+
     config = uvicorn.Config(make_app(state, token, title), host=host, port=port,
                             log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
@@ -187,8 +224,4 @@ def serve(preview_endpoint: str, records_endpoint: str, host: str = "127.0.0.1",
     log.warning("mestream view on %s (previews at %s, records from %s)", shown,
                 preview_endpoint, records_endpoint)
     print(f"view: {shown}", flush=True)
-    try:
-        server.run()
-    finally:
-        receiver.stop()
-        receiver.join(5)
+    server.run()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -41,6 +41,13 @@ class StreamView:
     records: int = 0
     picture: bytes = b""
     picture_version: int = -1
+
+
+class Picture(NamedTuple):
+    version: int
+    jpeg: bytes
+    pts_ns: int
+    """pts of the frame it shows."""
 
 
 def _interval(event: dict[str, Any]) -> tuple[int, int] | None:
@@ -120,9 +127,15 @@ class ViewState:
                             "ended": v.ended, "records": v.records})
             return out
 
-    def picture(self, sid: str) -> tuple[int, bytes] | None:
-        """(version, JPEG) of the stream's annotated picture; None before its first
-        preview. Drawn once per new preview."""
+    def ended(self, sid: str) -> bool:
+        """Whether the stream's end-of-stream record came (after its last preview)."""
+        with self._lock:
+            view = self.streams.get(sid)
+            return view is not None and view.ended
+
+    def picture(self, sid: str) -> Picture | None:
+        """The stream's annotated picture; None before its first preview. Drawn once
+        per new preview."""
         with self._lock:
             view = self.streams.get(sid)
             if view is None or view.preview is None:
@@ -130,7 +143,7 @@ class ViewState:
             if view.picture_version != view.version:
                 view.picture = self._draw(view)
                 view.picture_version = view.version
-            return view.version, view.picture
+            return Picture(view.version, view.picture, view.preview.pts_ns)
 
     def _draw(self, view: StreamView) -> bytes:
         p = view.preview

@@ -12,12 +12,11 @@ import shutil
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port, mestream, wait_until, write_config
+from tests.conftest import REPO, free_port, mestream, wait_until
+from tests.pipeline.view.conftest import view_config
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed "
@@ -37,67 +36,12 @@ def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
         return 0, b""
 
 
-class ViewProcess:
-    def __init__(self, config: Path, *args: str):
-        self.log_path = config.parent / "view.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(mestream("view", str(config), *args), cwd=REPO,
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=os.environ.copy())
-
-    @property
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-
-@pytest.fixture
-def view_process() -> Iterator:
-    views: list[ViewProcess] = []
-
-    def start(config: Path, *args: str) -> ViewProcess:
-        views.append(ViewProcess(config, *args))
-        return views[-1]
-
-    yield start
-    for v in views:
-        v.close()
-
-
-def _config(tmp_path: Path, publish_port: int) -> Path:
-    return write_config(tmp_path, {
-        "name": "t-view",
-        "sources": {"cam": {"type": "python", "factory": "tests.scripted_source:make",
-                            "options": {"fps": 30, "seconds": 5, "onset_s": 2.5},
-                            # At the camera's pace, as a view is used: the align worker
-                            # sees the view's subscription long before the stream ends.
-                            "realtime": True}},
-        "stages": {"capture": {"type": "capture"},
-                   "align": {"type": "align", "alignment": {"size": 64}},
-                   "spot": {"type": "spot", "clip_frames": 18, "emit_tracks": True,
-                            "track_landmarks": False},
-                   "publish": {"type": "publish", "bind": f"tcp://127.0.0.1:{publish_port}",
-                               "wait_subscribers": 1}},
-        "view": {"endpoint": f"ipc://{tmp_path}/view.sock", "fps": 10},
-    })
-
-
 @needs_chromium
 def test_the_page_shows_the_stream_and_a_planted_event(tmp_path, run_pipeline,
                                                        view_process) -> None:
     from playwright.sync_api import sync_playwright
 
-    config = _config(tmp_path, free_port())
+    config = view_config(tmp_path, free_port())
     port = free_port()
     view = view_process(config, "--port", str(port))
     base = f"http://127.0.0.1:{port}"
@@ -132,7 +76,7 @@ def test_the_page_shows_the_stream_and_a_planted_event(tmp_path, run_pipeline,
 
 def test_off_loopback_needs_a_token_and_the_token_is_checked(tmp_path,
                                                             view_process) -> None:
-    config = _config(tmp_path, free_port())
+    config = view_config(tmp_path, free_port())
     refused = subprocess.run(mestream("view", str(config), "--host", "0.0.0.0"), cwd=REPO,
                              capture_output=True, text=True, timeout=60,
                              env={k: v for k, v in os.environ.items()
@@ -151,7 +95,7 @@ def test_off_loopback_needs_a_token_and_the_token_is_checked(tmp_path,
 
 
 def test_a_pipeline_without_a_view_section_is_told_what_to_add(tmp_path) -> None:
-    config = _config(tmp_path, free_port())
+    config = view_config(tmp_path, free_port())
     text = config.read_text()
     config.write_text(text[:text.index("view:")])
     got = subprocess.run(mestream("view", str(config)), cwd=REPO, capture_output=True,

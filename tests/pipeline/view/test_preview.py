@@ -65,7 +65,8 @@ def test_the_view_draws_boxes_and_the_score_strip_from_records() -> None:
     state.add_record({"type": "event", "stream": "cam", "kind": "micro",
                       "interval": {"onset_ns": 2_700_000_000, "offset_ns": 2_950_000_000}})
     state.add_record({"stream": 5})  # malformed: counted, ignored
-    version, jpeg = state.picture("cam")
+    version, jpeg, pts = state.picture("cam")
+    assert pts == 3_000_000_000
     picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert picture.shape == (480 + STRIP_PX, 640, 3)
     # The box is red (score 0.9 over the threshold 0.5) on the frame's gray.
