@@ -107,7 +107,7 @@ class GStreamerSource(Node):
     ```yaml
     sources:
       lab: {type: gstreamer, pipeline: "rtspsrc location=rtsp://cam/1 ! decodebin", live: true}
-      test: {type: gstreamer, pipeline: "videotestsrc num-buffers=300 ! video/x-raw,width=640,height=480"}
+      test: {type: gstreamer, pipeline: "videotestsrc num-buffers=300 ! video/x-raw,width=640"}
     ```
     """
 
