@@ -311,8 +311,8 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
                    "(?token=... or Authorization: Bearer); default $MESTREAM_VIEW_TOKEN")
     w.add_argument("--gst-out", action="append", default=[], metavar="STREAM=PIPELINE",
                    help="also push STREAM's annotated pictures into a GStreamer pipeline "
-                   "(after an appsrc), e.g. 'cam-1=videoconvert ! x264enc ! mp4mux ! "
-                   "filesink location=cam-1.mp4' (repeatable)")
+                   "(after an appsrc), e.g. 'cam-1=videoconvert ! vp8enc ! webmmux ! "
+                   "filesink location=cam-1.webm' (repeatable)")
     w.add_argument("--no-page", action="store_true", help="no web page: only the "
                    "--gst-out sinks, exit when their streams end")
     add_set(w)

@@ -2,7 +2,7 @@
 
 Each new annotated picture of a stream (its preview with the boxes and the score strip,
 :mod:`pipeline.view.state`) is pushed into ``appsrc ! <your pipeline>`` with the
-preview's pts: record it (``videoconvert ! x264enc ! mp4mux ! filesink location=cam.mp4``),
+preview's pts: record it (``videoconvert ! vp8enc ! webmmux ! filesink location=cam.webm``),
 stream it (``... ! rtspclientsink``), or show it (``videoconvert ! autovideosink``).
 The caps are BGR at the first picture's size and ``view.fps``; a picture of another size
 is scaled to it. Needs Debian's GStreamer and PyGObject (:mod:`pipeline.sources.gstreamer`).
