@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 import zmq
@@ -79,13 +81,18 @@ def alive(pid: int) -> bool:
 
 
 class Run:
-    """A ``mestream run`` in the background, with its stderr kept in a file."""
+    """A ``mestream run`` (or another ``command`` on a config: ``view``) in the
+    background, its stderr (and, but for ``run``, its stdout) kept in a file."""
 
-    def __init__(self, config: Path, *extra: str, env: dict[str, str] | None = None):
-        self.log_path = config.parent / (config.stem + ".log")
+    def __init__(self, config: Path, *extra: str, env: dict[str, str] | None = None,
+                 command: str = "run"):
+        self.command = command
+        suffix = ".log" if command == "run" else f".{command}.log"
+        self.log_path = config.parent / (config.stem + suffix)
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            mestream("run", str(config), *extra), cwd=REPO, stdout=subprocess.PIPE,
+            mestream(command, str(config), *extra), cwd=REPO,
+            stdout=subprocess.PIPE if command == "run" else self._log,
             stderr=self._log, env={**os.environ, **(env or {})},
         )
 
@@ -102,8 +109,8 @@ class Run:
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"mestream run still running after {timeout}s; its log:\n"
-                                 + self.log) from None
+            raise AssertionError(f"mestream {self.command} still running after {timeout}s; "
+                                 "its log:\n" + self.log) from None
 
     @property
     def log(self) -> str:
@@ -143,6 +150,19 @@ def run_pipeline() -> Iterator[Any]:
     yield start
     for run in runs:
         run.close()
+
+
+def video_frames(path: Path | str) -> list[np.ndarray]:
+    """Every frame OpenCV decodes from a video file (BGR)."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:

@@ -110,6 +110,20 @@ def open_socket(
         sock.close(linger=linger_ms)
 
 
+def count_subscribers(sock: zmq.Socket, count: int) -> int:
+    """``count`` updated by the subscription messages waiting on an XPUB socket (1 byte
+    0x01 joins, 0x00 leaves; read without blocking)."""
+    while True:
+        try:
+            sub = sock.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return count
+        if sub[:1] == b"\x01":
+            count += 1
+        elif sub[:1] == b"\x00":
+            count = max(0, count - 1)
+
+
 def prepare_ipc_path(address: str) -> None:
     """Create the directory of an ``ipc://`` endpoint and remove a stale socket file."""
     path = Path(address.removeprefix("ipc://"))

@@ -37,6 +37,14 @@ _CHANNELS = {"BGR": 3, "GRAY8": 1}
 
 def import_gst() -> Any:
     """The ``Gst`` module, initialised; SourceError with the install line if missing."""
+    # matplotlib's FreeType module must be loaded before GStreamer initialises: the other
+    # way round, a later `import matplotlib.pyplot` (mediapipe does it: a synthetic source
+    # in the same capture process, or the align stage) crashed the process with a
+    # segmentation fault (measured: Debian 12's GStreamer 1.22, matplotlib 3.x wheel).
+    try:
+        importlib.import_module("matplotlib.ft2font")
+    except ImportError:  # no matplotlib: nothing to clash with
+        pass
     try:
         gi = importlib.import_module("gi")
     except ImportError:

@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 import zmq
 
+from pipeline.runtime.sockets import count_subscribers
+
 
 @dataclass(frozen=True, slots=True)
 class PreviewFace:
@@ -102,15 +104,7 @@ class PreviewTap:
 
     def watch_viewers(self) -> None:
         """Count views joining and leaving (XPUB subscription messages)."""
-        while True:
-            try:
-                sub = self.socket.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if sub[:1] == b"\x01":
-                self.viewers += 1
-            elif sub[:1] == b"\x00":
-                self.viewers = max(0, self.viewers - 1)
+        self.viewers = count_subscribers(self.socket, self.viewers)
 
     def offer(self, stream: str, seq: int, pts_ns: int, image: np.ndarray,
               boxes: list[tuple[int, Any]]) -> bool:

@@ -33,7 +33,7 @@ import zmq
 from pipeline.config import PublishSettings
 from pipeline.messages import EndOfStream, Event
 from pipeline.runtime import wire
-from pipeline.runtime.sockets import open_socket
+from pipeline.runtime.sockets import count_subscribers, open_socket
 from pipeline.runtime.stage import Stage
 from pipeline.runtime.wire import Message
 from pipeline.stages.publish.eventlog import EventLog, LogReader, replay_endpoint, seq_of
@@ -278,15 +278,7 @@ class PublishStage(Stage[PublishSettings]):
             seq = chunk.next_seq
 
     def _drain_subscriptions(self) -> None:
-        while True:
-            try:
-                sub = self.pub.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if sub[:1] == b"\x01":
-                self.subscribers += 1
-            elif sub[:1] == b"\x00":
-                self.subscribers = max(0, self.subscribers - 1)
+        self.subscribers = count_subscribers(self.pub, self.subscribers)
 
     def _publish(self, msg: Message) -> None:
         self._drain_subscriptions()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pipeline.faces.backend import FaceBackend, open_backend
-from tests.conftest import REPO, SHARED
+from tests.conftest import REPO, SHARED, video_frames
 
 REAL = SHARED
 GRID = REAL / "grid"
@@ -36,15 +36,7 @@ def need(path: Path) -> Path:
 
 @cache
 def _clip(name: str) -> tuple[np.ndarray, ...]:
-    capture = cv2.VideoCapture(str(need(GRID / name)))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return tuple(frames)
+    return tuple(video_frames(need(GRID / name)))
 
 
 def grid_frames(name: str) -> list[np.ndarray]:

@@ -4,6 +4,8 @@ errors for a bad pipeline, and a capture -> publish pipeline reading one."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -13,7 +15,7 @@ import pytest
 from pipeline.client import EventSubscriber
 from pipeline.errors import SourceError
 from pipeline.sources.gstreamer import GStreamerSource, import_gst
-from tests.conftest import free_port, grid_clip, write_config
+from tests.conftest import REPO, free_port, grid_clip, video_frames, write_config
 from tests.pipeline.stages.test_capture_publish import collect
 
 try:
@@ -39,24 +41,12 @@ def _read_all(source: GStreamerSource) -> list[tuple[np.ndarray, int]]:
 def _mjpeg_copy(tmp_path: Path) -> tuple[Path, list[np.ndarray]]:
     """A real GRID clip re-encoded as MJPEG in AVI (demuxed and decoded by
     gstreamer1.0-plugins-good), and the frames OpenCV decodes from that file."""
-    capture = cv2.VideoCapture(str(grid_clip()))
     path = tmp_path / "grid.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (360, 288))
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
+    for frame in video_frames(grid_clip()):
         writer.write(frame)
     writer.release()
-    capture.release()
-    capture, frames = cv2.VideoCapture(str(path)), []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return path, frames
+    return path, video_frames(path)
 
 
 def test_videotestsrc_frames_pts_and_end() -> None:
@@ -118,3 +108,13 @@ def test_a_pipeline_captures_from_gstreamer(tmp_path, run_pipeline) -> None:
     assert frames["test"][0]["shapes"]["image"] == [240, 320, 3]
     assert frames["file"][-1]["pts_ns"] == 74 * 40_000_000
     assert [r["seq"] for r in frames["file"]] == list(range(75))
+
+
+def test_gstreamer_then_mediapipe_in_one_process() -> None:
+    """A capture process may hold a GStreamer source and a synthetic one (which imports
+    mediapipe, hence matplotlib): GStreamer first used to crash it (segfault)."""
+    code = ("from pipeline.sources.gstreamer import import_gst; import_gst(); "
+            "import mediapipe, matplotlib.pyplot; print('ok')")
+    got = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert got.returncode == 0 and got.stdout.strip() == "ok", got.stderr[-2000:]

@@ -2,51 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, mestream, write_config
-
-
-class ViewProcess:
-    def __init__(self, config: Path, *args: str):
-        self.log_path = config.parent / "view.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(mestream("view", str(config), *args), cwd=REPO,
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=os.environ.copy())
-
-    @property
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
+from tests.conftest import Run, write_config
 
 
 @pytest.fixture
 def view_process() -> Iterator:
-    views: list[ViewProcess] = []
+    """Starts ``mestream view CONFIG ARGS`` processes (stopped with SIGINT at the end)."""
+    views: list[Run] = []
 
-    def start(config: Path, *args: str) -> ViewProcess:
-        views.append(ViewProcess(config, *args))
+    def start(config: Path, *args: str) -> Run:
+        views.append(Run(config, *args, command="view"))
         return views[-1]
 
     yield start
-    for v in views:
-        v.close()
+    for view in views:
+        view.close()
 
 
 def view_config(tmp_path: Path, publish_port: int) -> Path:

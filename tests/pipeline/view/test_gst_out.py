@@ -4,14 +4,13 @@ stream and the file holds the pictures."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
 from pipeline.errors import SourceError
 from pipeline.sources.gstreamer import import_gst
 from pipeline.view.state import STRIP_PX
-from tests.conftest import free_port
+from tests.conftest import free_port, video_frames
 from tests.pipeline.view.conftest import view_config
 
 try:
@@ -35,14 +34,7 @@ def test_annotated_pictures_go_into_a_gstreamer_file(tmp_path, run_pipeline,
     assert run.wait(120) == 0, run.log
     assert view.proc.wait(60) == 0, view.log
     assert "gst-out cam:" in view.log
-    capture = cv2.VideoCapture(str(out))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    frames = video_frames(out)
     # 5 s at view.fps 10: most of 50 previews (the first come once align saw the view).
     assert len(frames) >= 30, len(frames)
     assert frames[0].shape == (240 + STRIP_PX, 320, 3)
