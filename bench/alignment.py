@@ -14,6 +14,7 @@ from pathlib import Path
 def alignment_rows(quick: bool, grid_dir: Path | None) -> list[tuple[str, str, str, str]]:
     """The jitter and align-worker rows (fewer seconds, clips and passes with ``quick``)."""
     from pipeline.faces import measure
+    from pipeline.faces.images import video_frames
 
     rows = []
     seconds = 4.0 if quick else 10.0
@@ -37,7 +38,7 @@ def alignment_rows(quick: bool, grid_dir: Path | None) -> list[tuple[str, str, s
                  "median over clips", "(head moves too: an upper bound)"))
     clip = measure.MEDIA / "grid_bbaf2n.mpg"
     for size in ((360, 288), (640, 480)):
-        frames = measure.grid_frames(clip, None if size == (360, 288) else size)
+        frames = video_frames(clip, None if size == (360, 288) else size)
         for every in (5, 1):
             fps = measure.worker_fps(frames, every, repeats=1 if quick else 3)
             how = ("detector every 5th frame, landmarks track between" if every == 5

@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 import pytest
 import yaml
 import zmq
@@ -150,19 +148,6 @@ def run_pipeline() -> Iterator[Any]:
     yield start
     for run in runs:
         run.close()
-
-
-def video_frames(path: Path | str) -> list[np.ndarray]:
-    """Every frame OpenCV decodes from a video file (BGR)."""
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 from pipeline.faces.alignment import FaceAligner
 from pipeline.faces.backend import open_backend
 from pipeline.faces.canonical import MEDIAPIPE, STABLE_INDICES
+from pipeline.faces.images import video_frames
 from pipeline.faces.tracker import FaceTracker
 
 MEDIA = Path(__file__).resolve().parents[2] / "configs" / "examples" / "media"
@@ -113,7 +114,7 @@ def talking_eye_corner_jitter(clips: list[Path], size: int = 128) -> dict[str, f
     stay put on the face while the mouth moves. Median over clips."""
     values = {"one_euro": [], "none": []}
     for clip in clips:
-        frames = grid_frames(clip)
+        frames = video_frames(clip)
         for mode in values:
             pts = aligned_track(iter(frames), 25.0, size, mode)
             values[mode].append(jitter_px(pts[:, list(EYE_CORNERS)]))
@@ -136,17 +137,3 @@ def worker_fps(frames: list[np.ndarray], detect_every: int, repeats: int = 3) ->
         rates.append(len(frames) / (time.perf_counter() - t0))
         tracker.close()
     return statistics.median(rates)
-
-
-def grid_frames(clip: Path, size: tuple[int, int] | None = None) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(clip))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(
-            frame if size is None else cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
-        )
-    cap.release()
-    return frames

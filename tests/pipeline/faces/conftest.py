@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from pipeline.faces.backend import FaceBackend, open_backend
-from tests.conftest import REPO, SHARED, video_frames
+from pipeline.faces.images import video_frames
+from tests.conftest import REPO, SHARED
 
 REAL = SHARED
 GRID = REAL / "grid"

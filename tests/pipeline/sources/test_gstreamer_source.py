@@ -14,8 +14,9 @@ import pytest
 
 from pipeline.client import EventSubscriber
 from pipeline.errors import SourceError
+from pipeline.faces.images import video_frames
 from pipeline.sources.gstreamer import GStreamerSource, import_gst
-from tests.conftest import REPO, free_port, grid_clip, video_frames, write_config
+from tests.conftest import REPO, free_port, grid_clip, write_config
 from tests.pipeline.stages.test_capture_publish import collect
 
 try:

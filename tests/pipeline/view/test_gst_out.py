@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from pipeline.errors import SourceError
+from pipeline.faces.images import video_frames
 from pipeline.sources.gstreamer import import_gst
 from pipeline.view.state import STRIP_PX
-from tests.conftest import free_port, video_frames
+from tests.conftest import free_port
 from tests.pipeline.view.conftest import view_config
 
 try:
