@@ -313,7 +313,8 @@ class AlignSettings(StageSettings):
     alignment: Alignment = Alignment()
 
     @model_validator(mode="after")
-    def _detector_range(self) -> AlignSettings:
+    def _mediapipe_only(self) -> AlignSettings:
+        """tracking.detector and tracking.mesh choose among mediapipe's models."""
         if self.backend != "mediapipe" and self.tracking.detector != "short":
             raise ValueError(f"tracking.detector: {self.tracking.detector!r} is a mediapipe "
                              f"detector; the {self.backend} backend has one detector")
